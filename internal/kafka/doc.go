@@ -1,0 +1,10 @@
+// Package kafka holds everything the event store does with Kafka: the
+// topic and its settings, the record format, producing appends, reading
+// partitions and tailing the whole topic.
+//
+// Every append is one record: its value is a RecordedAppend holding all of
+// the append's events, its key the stream name. One record per append makes
+// a multi-event append atomic without transactions (a record is written and
+// read whole) and costs one produce per append, where one record per event
+// in a transaction costs a transaction round trip per append besides.
+package kafka

@@ -1,0 +1,138 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+// Config is every setting of the sidecar, read from SIDECAR_* variables.
+type Config struct {
+	// GRPCAddr is where the gRPC service listens.
+	GRPCAddr string `env:"GRPC_ADDR, default=127.0.0.1:50051"`
+
+	// KafkaBrokers are the seed brokers, comma separated. Empty together
+	// with RedisURL runs the embedded broker and Redis.
+	KafkaBrokers []string `env:"KAFKA_BROKERS"`
+	// KafkaTopic is the event topic.
+	KafkaTopic string `env:"KAFKA_TOPIC, default=events"`
+	// KafkaPartitions is the partition count of a topic the sidecar creates.
+	KafkaPartitions int32 `env:"KAFKA_PARTITIONS, default=16"`
+	// KafkaReplicationFactor of a topic the sidecar creates; -1 takes the
+	// broker's default.
+	KafkaReplicationFactor int16 `env:"KAFKA_REPLICATION_FACTOR, default=-1"`
+
+	// RedisURL is the version index's Redis, redis://[user:pass@]host:port/db.
+	RedisURL string `env:"REDIS_URL"`
+
+	// DataDir holds the embedded broker's data.
+	DataDir string `env:"DATA_DIR, default=./data"`
+
+	// AppendLease is how long a dead sidecar's append can block its stream.
+	AppendLease time.Duration `env:"APPEND_LEASE, default=10s"`
+	// DeliveryTimeout bounds one produce; it must be below AppendLease.
+	DeliveryTimeout time.Duration `env:"DELIVERY_TIMEOUT, default=5s"`
+	// ProduceLinger is how long records wait to be batched.
+	ProduceLinger time.Duration `env:"PRODUCE_LINGER, default=0s"`
+
+	// MaxStreamNameBytes bounds stream names.
+	MaxStreamNameBytes int `env:"MAX_STREAM_NAME_BYTES, default=256"`
+	// MaxEventBytes bounds one event's data plus metadata.
+	MaxEventBytes int `env:"MAX_EVENT_BYTES, default=524288"`
+	// MaxAppendBytes bounds one append's record; keep it below the topic's
+	// max.message.bytes.
+	MaxAppendBytes int `env:"MAX_APPEND_BYTES, default=1000000"`
+	// MaxAppendEvents bounds the events of one append.
+	MaxAppendEvents int `env:"MAX_APPEND_EVENTS, default=1000"`
+
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL, default=info"`
+	// LogFormat is json, text, or auto (text on a terminal, else json).
+	LogFormat string `env:"LOG_FORMAT, default=auto"`
+	// ShutdownTimeout bounds the whole shutdown after SIGTERM.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT, default=20s"`
+}
+
+// Embedded reports whether the sidecar runs its own broker and Redis.
+func (c Config) Embedded() bool {
+	return len(c.KafkaBrokers) == 0 && c.RedisURL == ""
+}
+
+// LoadConfig reads the configuration through lookup (the environment, in
+// the command) and validates it; every error names the variable.
+func LoadConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) {
+	var c Config
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{
+		Target:   &c,
+		Lookuper: envconfig.PrefixLookuper("SIDECAR_", lookup),
+	}); err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	return c, c.Validate()
+}
+
+// Validate checks every setting and names the variable of each bad one.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("SIDECAR_%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	if (len(c.KafkaBrokers) == 0) != (c.RedisURL == "") {
+		bad("KAFKA_BROKERS", "set it together with SIDECAR_REDIS_URL, or neither to run embedded")
+	}
+	if c.KafkaTopic == "" || !validTopic(c.KafkaTopic) {
+		bad("KAFKA_TOPIC", "%q is not a Kafka topic name (1-249 of [a-zA-Z0-9._-])", c.KafkaTopic)
+	}
+	if c.KafkaPartitions < 1 {
+		bad("KAFKA_PARTITIONS", "must be at least 1, got %d", c.KafkaPartitions)
+	}
+	if c.KafkaReplicationFactor == 0 || c.KafkaReplicationFactor < -1 {
+		bad("KAFKA_REPLICATION_FACTOR", "must be -1 (broker default) or at least 1, got %d", c.KafkaReplicationFactor)
+	}
+	if c.AppendLease < time.Second {
+		bad("APPEND_LEASE", "must be at least 1s, got %s", c.AppendLease)
+	}
+	if c.DeliveryTimeout <= 0 || c.DeliveryTimeout >= c.AppendLease {
+		bad("DELIVERY_TIMEOUT", "must be positive and below SIDECAR_APPEND_LEASE (%s), got %s", c.AppendLease, c.DeliveryTimeout)
+	}
+	for name, v := range map[string]int{
+		"MAX_STREAM_NAME_BYTES": c.MaxStreamNameBytes, "MAX_EVENT_BYTES": c.MaxEventBytes,
+		"MAX_APPEND_BYTES": c.MaxAppendBytes, "MAX_APPEND_EVENTS": c.MaxAppendEvents,
+	} {
+		if v < 1 {
+			bad(name, "must be at least 1, got %d", v)
+		}
+	}
+	if c.MaxAppendEvents > 5000 {
+		bad("MAX_APPEND_EVENTS", "must be at most 5000, got %d", c.MaxAppendEvents)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "text", "auto":
+	default:
+		bad("LOG_FORMAT", "must be json, text or auto, got %q", c.LogFormat)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+func validTopic(t string) bool {
+	if len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

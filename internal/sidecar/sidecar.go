@@ -1,0 +1,271 @@
+// Package sidecar wires the event store's parts into one process: the
+// embedded or configured Kafka and Redis, the store, the gRPC server, and
+// the ordered shutdown.
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"golang.org/x/term"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/eventsidecar/sidecar/internal/embedded"
+	"github.com/eventsidecar/sidecar/internal/grpcsvc"
+	"github.com/eventsidecar/sidecar/internal/kafka"
+	"github.com/eventsidecar/sidecar/internal/store"
+	"github.com/eventsidecar/sidecar/internal/versions"
+)
+
+// startupWait bounds how long the sidecar waits for Kafka and Redis at start.
+const startupWait = 60 * time.Second
+
+// Sidecar is a started sidecar.
+type Sidecar struct {
+	cfg    Config
+	log    *slog.Logger
+	lis    net.Listener
+	srv    *grpc.Server
+	health *health.Server
+	served chan error
+	// Store is the event store behind the service.
+	Store *store.Store
+
+	stopSubs context.CancelFunc
+	// closers run in reverse order after the server stopped.
+	closers []func()
+}
+
+// Run starts the sidecar and serves until ctx ends, then shuts down.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	sc, err := Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-sc.served:
+		sc.Shutdown()
+		return fmt.Errorf("grpc server: %w", err)
+	case <-ctx.Done():
+	}
+	sc.Shutdown()
+	return nil
+}
+
+// Start connects to (or embeds) Kafka and Redis, makes the topic and the
+// index ready, and starts serving gRPC.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err error) {
+	sc = &Sidecar{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			sc.close()
+		}
+	}()
+
+	redisURL, brokers := cfg.RedisURL, cfg.KafkaBrokers
+	settle := cfg.AppendLease
+	if cfg.Embedded() {
+		svcs, err := embedded.Start(cfg.DataDir, log)
+		if err != nil {
+			return nil, err
+		}
+		sc.closers = append(sc.closers, svcs.Close)
+		redisURL, brokers = "redis://"+svcs.RedisAddr, svcs.Brokers
+		// Nobody else writes to an embedded index: no appends to wait for.
+		settle = -1
+	}
+
+	ropts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("SIDECAR_REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	sc.closers = append(sc.closers, func() { rdb.Close() })
+	if err := waitFor(ctx, log, "redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() }); err != nil {
+		return nil, err
+	}
+
+	kcfg := kafka.Config{
+		Brokers:         brokers,
+		Topic:           cfg.KafkaTopic,
+		Logger:          log,
+		DeliveryTimeout: cfg.DeliveryTimeout,
+		Linger:          cfg.ProduceLinger,
+	}
+	admCl, err := kafka.NewAdminClient(kcfg)
+	if err != nil {
+		return nil, err
+	}
+	sc.closers = append(sc.closers, admCl.Close)
+	adm := kadm.NewClient(admCl)
+	partitions, err := ensureTopic(ctx, log, cfg, adm)
+	if err != nil {
+		return nil, err
+	}
+
+	producer, err := kafka.NewProducer(kcfg)
+	if err != nil {
+		return nil, err
+	}
+	sc.closers = append(sc.closers, producer.Close)
+	st, err := store.New(versions.New(rdb, cfg.KafkaTopic), producer, kafka.NewReader(kcfg, adm), kcfg,
+		store.Options{
+			Topic:           cfg.KafkaTopic,
+			Lease:           cfg.AppendLease,
+			DeliveryTimeout: cfg.DeliveryTimeout,
+			RebuildSettle:   settle,
+			Logger:          log,
+			Limits: store.Limits{
+				MaxStreamNameBytes: cfg.MaxStreamNameBytes,
+				MaxEventBytes:      cfg.MaxEventBytes,
+				MaxAppendBytes:     cfg.MaxAppendBytes,
+				MaxEvents:          cfg.MaxAppendEvents,
+			},
+		})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Open(ctx, partitions); err != nil {
+		return nil, err
+	}
+	sc.Store = st
+	sc.closers = append(sc.closers, st.Close)
+
+	sc.lis, err = net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("SIDECAR_GRPC_ADDR: %w", err)
+	}
+	if host, _, _ := net.SplitHostPort(cfg.GRPCAddr); !isLoopback(host) {
+		log.Warn("grpc listens beyond loopback; the contract has no authentication", "addr", cfg.GRPCAddr)
+	}
+	subsCtx, stopSubs := context.WithCancel(context.Background())
+	sc.stopSubs = stopSubs
+	sc.srv = grpc.NewServer()
+	sc.health = grpcsvc.New(st, log, subsCtx).Register(sc.srv)
+	sc.served = make(chan error, 1)
+	go func() { sc.served <- sc.srv.Serve(sc.lis) }()
+	sc.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	log.Info("sidecar listening", "addr", sc.lis.Addr().String(), "topic", cfg.KafkaTopic, "embedded", cfg.Embedded())
+	return sc, nil
+}
+
+// Addr is the address the gRPC server listens on.
+func (sc *Sidecar) Addr() string { return sc.lis.Addr().String() }
+
+func ensureTopic(ctx context.Context, log *slog.Logger, cfg Config, adm *kadm.Client) (int32, error) {
+	var partitions int32
+	err := waitFor(ctx, log, "kafka", func(ctx context.Context) error {
+		var err error
+		partitions, err = kafka.EnsureTopic(ctx, adm, kafka.TopicSpec{
+			Name: cfg.KafkaTopic, Partitions: cfg.KafkaPartitions, ReplicationFactor: cfg.KafkaReplicationFactor,
+		})
+		if errors.Is(err, kafka.ErrFiniteRetention) {
+			return permanent{err}
+		}
+		return err
+	})
+	if err == nil {
+		log.Info("event topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
+	}
+	return partitions, err
+}
+
+// Shutdown stops the sidecar in order, each step bounded by what is left
+// of the shutdown budget, then closes the store, the producer (every append
+// has its acknowledgement by then) and the clients, last opened first.
+func (sc *Sidecar) Shutdown() {
+	sc.log.Info("shutting down", "budget", sc.cfg.ShutdownTimeout)
+	deadline := time.Now().Add(sc.cfg.ShutdownTimeout)
+
+	// Report NOT_SERVING first so that probes stop sending traffic.
+	sc.health.Shutdown()
+	// Subscriptions never end on their own; end them so that the graceful
+	// stop waits only for appends in flight.
+	sc.stopSubs()
+	done := make(chan struct{})
+	go func() { sc.srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Until(deadline)):
+		sc.log.Warn("in-flight calls outlived the shutdown budget, closing them")
+		sc.srv.Stop()
+	}
+	sc.close()
+	sc.log.Info("sidecar stopped")
+}
+
+func (sc *Sidecar) close() {
+	for i := len(sc.closers) - 1; i >= 0; i-- {
+		sc.closers[i]()
+	}
+	sc.closers = nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// permanent marks an error that waiting will not fix.
+type permanent struct{ error }
+
+func (e permanent) Unwrap() error { return e.error }
+
+// waitFor retries fn with backoff until it succeeds, fails permanently or
+// startupWait passes.
+func waitFor(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, startupWait)
+	defer cancel()
+	delay := 100 * time.Millisecond
+	for {
+		attemptCtx, cancelAttempt := context.WithTimeout(ctx, 10*time.Second)
+		err := fn(attemptCtx)
+		cancelAttempt()
+		var perm permanent
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &perm):
+			return perm.error
+		case ctx.Err() != nil:
+			return fmt.Errorf("%s not reachable after %s: %w", what, startupWait, err)
+		}
+		log.Warn("waiting for "+what, "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// NewLogger returns the sidecar's logger: JSON, or text on a terminal when
+// the format is auto.
+func NewLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	text := cfg.LogFormat == "text"
+	if cfg.LogFormat == "auto" {
+		f, ok := w.(*os.File)
+		text = ok && term.IsTerminal(int(f.Fd()))
+	}
+	if text {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
