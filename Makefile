@@ -1,0 +1,81 @@
+# Every entry point of the project. `make run` and `make test` set up what
+# they need on a fresh machine.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+BIN := $(CURDIR)/.bin
+GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
+
+KAFKA_PORT ?= 19092
+REDIS_PORT ?= 16379
+export KAFKA_PORT REDIS_PORT
+
+REAL_ENV := SIDECAR_TEST_KAFKA_BROKERS=127.0.0.1:$(KAFKA_PORT) \
+	SIDECAR_TEST_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 \
+	SIDECAR_TEST_REQUIRE_REAL=1
+
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+BUF := github.com/bufbuild/buf/cmd/buf@v1.75.0
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: ## run the sidecar; embedded Kafka and Redis unless SIDECAR_KAFKA_BROKERS and SIDECAR_REDIS_URL are set
+	go run ./cmd/sidecar
+
+.PHONY: build
+build: ## build the sidecar into .bin/sidecar
+	go build -o $(BIN)/sidecar ./cmd/sidecar
+
+.PHONY: test
+test: services-up build proto-check test-go test-python ## every test, on real Kafka and Redis
+
+.PHONY: test-go
+test-go: ## Go tests on the embedded and the real backends (needs services-up)
+	$(REAL_ENV) go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-unit
+test-unit: ## Go tests on the embedded backend only, no services needed
+	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-python
+test-python: build ## Python client tests against the sidecar on real Kafka and Redis
+	scripts/python.sh venv
+	SIDECAR_BIN=$(BIN)/sidecar SIDECAR_KAFKA_BROKERS=127.0.0.1:$(KAFKA_PORT) \
+		SIDECAR_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 scripts/python.sh test
+
+.PHONY: services-up
+services-up: ## start real Kafka and Redis on loopback (idempotent)
+	scripts/redis.sh start
+	scripts/kafka.sh start
+
+.PHONY: services-down
+services-down: ## stop the Kafka and Redis that services-up started
+	-scripts/kafka.sh stop
+	-scripts/redis.sh stop
+	-scripts/redis-cluster.sh stop
+
+.PHONY: tools
+tools:
+	GOBIN=$(BIN) go install $(PROTOC_GEN_GO)
+	GOBIN=$(BIN) go install $(PROTOC_GEN_GO_GRPC)
+
+.PHONY: proto
+proto: tools ## regenerate the Go and Python code from proto/
+	PATH=$(BIN):$$PATH go run $(BUF) generate
+	scripts/python.sh venv
+	scripts/python.sh proto
+
+.PHONY: proto-check
+proto-check: tools ## fail when the committed generated code is stale
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	PATH=$(BIN):$$PATH go run $(BUF) generate -o "$$tmp"; \
+	diff -r "$$tmp/proto/eventstorepb" proto/eventstorepb || \
+		{ echo "proto/eventstorepb is stale: run make proto" >&2; exit 1; }
+	scripts/python.sh venv
+	scripts/python.sh check-proto
