@@ -2,21 +2,39 @@
 // over Kafka (the events) and Redis (the version index). With neither
 // configured it runs both embedded in its own process.
 //
-// Every setting is an environment variable with the prefix SIDECAR_; see
-// sidecar.Config. This is the only package that reads the environment.
+// Without arguments it serves. Its other commands are tools for operators;
+// `sidecar --help` lists them. Every setting is an environment variable
+// with the prefix SIDECAR_; see sidecar.Config. This is the only package
+// that reads the environment.
 package main
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/alecthomas/kong"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/eventsidecar/sidecar/internal/sidecar"
 )
+
+// cli is the command tree. Each command is a struct with a Run method, in
+// a file named after it.
+type cli struct {
+	Serve serveCmd `cmd:"" default:"1" help:"Serve the gRPC contract (the default command)."`
+}
+
+// env is what every command's Run receives: the validated configuration
+// and the logger.
+type env struct {
+	ctx context.Context
+	cfg sidecar.Config
+	log *slog.Logger
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -25,17 +43,28 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	if err := run(ctx); err != nil {
+
+	var c cli
+	k := kong.Parse(&c,
+		kong.Name("sidecar"),
+		kong.Description("Event-sourcing sidecar over Kafka and Redis. Settings come from SIDECAR_* variables."),
+		kong.UsageOnError(),
+	)
+	cfg, err := sidecar.LoadConfig(ctx, envconfig.OsLookuper())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sidecar:", err)
+		os.Exit(2)
+	}
+	e := &env{ctx: ctx, cfg: cfg, log: sidecar.NewLogger(cfg, os.Stderr)}
+	slog.SetDefault(e.log)
+	if err := k.Run(e); err != nil {
 		fmt.Fprintln(os.Stderr, "sidecar:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context) error {
-	cfg, err := sidecar.LoadConfig(ctx, envconfig.OsLookuper())
-	if err != nil {
-		return err
-	}
-	log := sidecar.NewLogger(cfg, os.Stderr)
-	return sidecar.Run(ctx, cfg, log)
+type serveCmd struct{}
+
+func (serveCmd) Run(e *env) error {
+	return sidecar.Run(e.ctx, e.cfg, e.log)
 }

@@ -81,6 +81,162 @@ func (ExpectedVersion) EnumDescriptor() ([]byte, []int) {
 	return file_eventstore_proto_rawDescGZIP(), []int{0}
 }
 
+// ReadDirection is the order of ReadStream.
+type ReadDirection int32
+
+const (
+	// Ascending versions.
+	ReadDirection_READ_DIRECTION_FORWARDS ReadDirection = 0
+	// Descending versions.
+	ReadDirection_READ_DIRECTION_BACKWARDS ReadDirection = 1
+)
+
+// Enum value maps for ReadDirection.
+var (
+	ReadDirection_name = map[int32]string{
+		0: "READ_DIRECTION_FORWARDS",
+		1: "READ_DIRECTION_BACKWARDS",
+	}
+	ReadDirection_value = map[string]int32{
+		"READ_DIRECTION_FORWARDS":  0,
+		"READ_DIRECTION_BACKWARDS": 1,
+	}
+)
+
+func (x ReadDirection) Enum() *ReadDirection {
+	p := new(ReadDirection)
+	*p = x
+	return p
+}
+
+func (x ReadDirection) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReadDirection) Descriptor() protoreflect.EnumDescriptor {
+	return file_eventstore_proto_enumTypes[1].Descriptor()
+}
+
+func (ReadDirection) Type() protoreflect.EnumType {
+	return &file_eventstore_proto_enumTypes[1]
+}
+
+func (x ReadDirection) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReadDirection.Descriptor instead.
+func (ReadDirection) EnumDescriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{1}
+}
+
+// StartPosition is where a subscription without a group starts.
+type StartPosition int32
+
+const (
+	// The first offset of every partition.
+	StartPosition_START_POSITION_BEGINNING StartPosition = 0
+	// Only events appended after the subscription started.
+	StartPosition_START_POSITION_END StartPosition = 1
+	// The cursor given in SubscribeOpen.cursor.
+	StartPosition_START_POSITION_CURSOR StartPosition = 2
+)
+
+// Enum value maps for StartPosition.
+var (
+	StartPosition_name = map[int32]string{
+		0: "START_POSITION_BEGINNING",
+		1: "START_POSITION_END",
+		2: "START_POSITION_CURSOR",
+	}
+	StartPosition_value = map[string]int32{
+		"START_POSITION_BEGINNING": 0,
+		"START_POSITION_END":       1,
+		"START_POSITION_CURSOR":    2,
+	}
+)
+
+func (x StartPosition) Enum() *StartPosition {
+	p := new(StartPosition)
+	*p = x
+	return p
+}
+
+func (x StartPosition) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StartPosition) Descriptor() protoreflect.EnumDescriptor {
+	return file_eventstore_proto_enumTypes[2].Descriptor()
+}
+
+func (StartPosition) Type() protoreflect.EnumType {
+	return &file_eventstore_proto_enumTypes[2]
+}
+
+func (x StartPosition) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StartPosition.Descriptor instead.
+func (StartPosition) EnumDescriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{2}
+}
+
+// NackAction is what happens to a rejected delivery.
+type NackAction int32
+
+const (
+	// Deliver it again.
+	NackAction_NACK_ACTION_RETRY NackAction = 0
+	// Move it to the group's parked deliveries with the reason; it counts
+	// as acknowledged.
+	NackAction_NACK_ACTION_PARK NackAction = 1
+	// Drop it; it counts as acknowledged.
+	NackAction_NACK_ACTION_SKIP NackAction = 2
+)
+
+// Enum value maps for NackAction.
+var (
+	NackAction_name = map[int32]string{
+		0: "NACK_ACTION_RETRY",
+		1: "NACK_ACTION_PARK",
+		2: "NACK_ACTION_SKIP",
+	}
+	NackAction_value = map[string]int32{
+		"NACK_ACTION_RETRY": 0,
+		"NACK_ACTION_PARK":  1,
+		"NACK_ACTION_SKIP":  2,
+	}
+)
+
+func (x NackAction) Enum() *NackAction {
+	p := new(NackAction)
+	*p = x
+	return p
+}
+
+func (x NackAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NackAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_eventstore_proto_enumTypes[3].Descriptor()
+}
+
+func (NackAction) Type() protoreflect.EnumType {
+	return &file_eventstore_proto_enumTypes[3]
+}
+
+func (x NackAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NackAction.Descriptor instead.
+func (NackAction) EnumDescriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{3}
+}
+
 // Event is one fact recorded in a stream.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -350,9 +506,12 @@ type SubscribeRequest struct {
 	// 0 delivers every event from the start of the log. A value N > 0 skips
 	// events whose record offset is below N in every partition: it is a
 	// per-partition offset, meaningful with a single-partition topic.
+	// Ignored when the group has committed offsets.
 	FromSequenceId int64 `protobuf:"varint,1,opt,name=from_sequence_id,json=fromSequenceId,proto3" json:"from_sequence_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Optional consumer group; see SubscribeToAll.
+	Group         string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubscribeRequest) Reset() {
@@ -392,6 +551,1011 @@ func (x *SubscribeRequest) GetFromSequenceId() int64 {
 	return 0
 }
 
+func (x *SubscribeRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+// Position is where a record lives in the topic.
+type Position struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Position) Reset() {
+	*x = Position{}
+	mi := &file_eventstore_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Position) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Position) ProtoMessage() {}
+
+func (x *Position) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Position.ProtoReflect.Descriptor instead.
+func (*Position) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Position) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *Position) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+// ReadStreamRequest reads a range of one stream.
+type ReadStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stream. Required.
+	StreamName string `protobuf:"bytes,1,opt,name=stream_name,json=streamName,proto3" json:"stream_name,omitempty"`
+	// First version returned. 0 means the first event (forwards) or the last
+	// (backwards). Negative values are invalid.
+	FromVersion int64 `protobuf:"varint,2,opt,name=from_version,json=fromVersion,proto3" json:"from_version,omitempty"`
+	// At most this many events; 0 means no limit.
+	MaxCount      int64         `protobuf:"varint,3,opt,name=max_count,json=maxCount,proto3" json:"max_count,omitempty"`
+	Direction     ReadDirection `protobuf:"varint,4,opt,name=direction,proto3,enum=eventstore.ReadDirection" json:"direction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadStreamRequest) Reset() {
+	*x = ReadStreamRequest{}
+	mi := &file_eventstore_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadStreamRequest) ProtoMessage() {}
+
+func (x *ReadStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadStreamRequest.ProtoReflect.Descriptor instead.
+func (*ReadStreamRequest) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ReadStreamRequest) GetStreamName() string {
+	if x != nil {
+		return x.StreamName
+	}
+	return ""
+}
+
+func (x *ReadStreamRequest) GetFromVersion() int64 {
+	if x != nil {
+		return x.FromVersion
+	}
+	return 0
+}
+
+func (x *ReadStreamRequest) GetMaxCount() int64 {
+	if x != nil {
+		return x.MaxCount
+	}
+	return 0
+}
+
+func (x *ReadStreamRequest) GetDirection() ReadDirection {
+	if x != nil {
+		return x.Direction
+	}
+	return ReadDirection_READ_DIRECTION_FORWARDS
+}
+
+// GetStreamRequest names a stream.
+type GetStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stream. Required.
+	StreamName    string `protobuf:"bytes,1,opt,name=stream_name,json=streamName,proto3" json:"stream_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStreamRequest) Reset() {
+	*x = GetStreamRequest{}
+	mi := &file_eventstore_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStreamRequest) ProtoMessage() {}
+
+func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStreamRequest.ProtoReflect.Descriptor instead.
+func (*GetStreamRequest) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetStreamRequest) GetStreamName() string {
+	if x != nil {
+		return x.StreamName
+	}
+	return ""
+}
+
+// StreamInfo describes a stream without its events.
+type StreamInfo struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	StreamName string                 `protobuf:"bytes,1,opt,name=stream_name,json=streamName,proto3" json:"stream_name,omitempty"`
+	// Number of events in the stream: the version of its last event.
+	CurrentVersion int64 `protobuf:"varint,2,opt,name=current_version,json=currentVersion,proto3" json:"current_version,omitempty"`
+	// Partition every record of the stream is in.
+	Partition int32 `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
+	// Position of the record of the first event.
+	First *Position `protobuf:"bytes,4,opt,name=first,proto3" json:"first,omitempty"`
+	// Position of the record of the last event.
+	Last          *Position `protobuf:"bytes,5,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamInfo) Reset() {
+	*x = StreamInfo{}
+	mi := &file_eventstore_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamInfo) ProtoMessage() {}
+
+func (x *StreamInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamInfo.ProtoReflect.Descriptor instead.
+func (*StreamInfo) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *StreamInfo) GetStreamName() string {
+	if x != nil {
+		return x.StreamName
+	}
+	return ""
+}
+
+func (x *StreamInfo) GetCurrentVersion() int64 {
+	if x != nil {
+		return x.CurrentVersion
+	}
+	return 0
+}
+
+func (x *StreamInfo) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *StreamInfo) GetFirst() *Position {
+	if x != nil {
+		return x.First
+	}
+	return nil
+}
+
+func (x *StreamInfo) GetLast() *Position {
+	if x != nil {
+		return x.Last
+	}
+	return nil
+}
+
+// SubscribeClientMessage is what a persistent subscriber sends: open first,
+// then acks and nacks.
+type SubscribeClientMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*SubscribeClientMessage_Open
+	//	*SubscribeClientMessage_Ack
+	//	*SubscribeClientMessage_Nack
+	Kind          isSubscribeClientMessage_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeClientMessage) Reset() {
+	*x = SubscribeClientMessage{}
+	mi := &file_eventstore_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeClientMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeClientMessage) ProtoMessage() {}
+
+func (x *SubscribeClientMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeClientMessage.ProtoReflect.Descriptor instead.
+func (*SubscribeClientMessage) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SubscribeClientMessage) GetKind() isSubscribeClientMessage_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *SubscribeClientMessage) GetOpen() *SubscribeOpen {
+	if x != nil {
+		if x, ok := x.Kind.(*SubscribeClientMessage_Open); ok {
+			return x.Open
+		}
+	}
+	return nil
+}
+
+func (x *SubscribeClientMessage) GetAck() *Ack {
+	if x != nil {
+		if x, ok := x.Kind.(*SubscribeClientMessage_Ack); ok {
+			return x.Ack
+		}
+	}
+	return nil
+}
+
+func (x *SubscribeClientMessage) GetNack() *Nack {
+	if x != nil {
+		if x, ok := x.Kind.(*SubscribeClientMessage_Nack); ok {
+			return x.Nack
+		}
+	}
+	return nil
+}
+
+type isSubscribeClientMessage_Kind interface {
+	isSubscribeClientMessage_Kind()
+}
+
+type SubscribeClientMessage_Open struct {
+	Open *SubscribeOpen `protobuf:"bytes,1,opt,name=open,proto3,oneof"`
+}
+
+type SubscribeClientMessage_Ack struct {
+	Ack *Ack `protobuf:"bytes,2,opt,name=ack,proto3,oneof"`
+}
+
+type SubscribeClientMessage_Nack struct {
+	Nack *Nack `protobuf:"bytes,3,opt,name=nack,proto3,oneof"`
+}
+
+func (*SubscribeClientMessage_Open) isSubscribeClientMessage_Kind() {}
+
+func (*SubscribeClientMessage_Ack) isSubscribeClientMessage_Kind() {}
+
+func (*SubscribeClientMessage_Nack) isSubscribeClientMessage_Kind() {}
+
+// SubscribeOpen opens a persistent subscription.
+type SubscribeOpen struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Consumer group. Empty: a catch-up subscription of this client alone,
+	// which commits nothing and starts at `start`.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// Most deliveries in flight (sent, not yet acked) at once; this is the
+	// back-pressure. 0 takes the sidecar's default.
+	MaxInFlight int32 `protobuf:"varint,2,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
+	// Deliver only events of these types; empty means all. Events filtered
+	// out still count as acknowledged.
+	EventTypes []string `protobuf:"bytes,3,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
+	// Deliver only events of streams whose name starts with this prefix.
+	StreamPrefix string `protobuf:"bytes,4,opt,name=stream_prefix,json=streamPrefix,proto3" json:"stream_prefix,omitempty"`
+	// Where a group-less subscription starts.
+	Start StartPosition `protobuf:"varint,5,opt,name=start,proto3,enum=eventstore.StartPosition" json:"start,omitempty"`
+	// With START_POSITION_CURSOR: the next offset to read per partition;
+	// partitions not listed start at their beginning.
+	Cursor        []*Position `protobuf:"bytes,6,rep,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeOpen) Reset() {
+	*x = SubscribeOpen{}
+	mi := &file_eventstore_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeOpen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeOpen) ProtoMessage() {}
+
+func (x *SubscribeOpen) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeOpen.ProtoReflect.Descriptor instead.
+func (*SubscribeOpen) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SubscribeOpen) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *SubscribeOpen) GetMaxInFlight() int32 {
+	if x != nil {
+		return x.MaxInFlight
+	}
+	return 0
+}
+
+func (x *SubscribeOpen) GetEventTypes() []string {
+	if x != nil {
+		return x.EventTypes
+	}
+	return nil
+}
+
+func (x *SubscribeOpen) GetStreamPrefix() string {
+	if x != nil {
+		return x.StreamPrefix
+	}
+	return ""
+}
+
+func (x *SubscribeOpen) GetStart() StartPosition {
+	if x != nil {
+		return x.Start
+	}
+	return StartPosition_START_POSITION_BEGINNING
+}
+
+func (x *SubscribeOpen) GetCursor() []*Position {
+	if x != nil {
+		return x.Cursor
+	}
+	return nil
+}
+
+// Ack acknowledges deliveries by their positions.
+type Ack struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Positions     []*Position            `protobuf:"bytes,1,rep,name=positions,proto3" json:"positions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ack) Reset() {
+	*x = Ack{}
+	mi := &file_eventstore_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ack) ProtoMessage() {}
+
+func (x *Ack) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ack.ProtoReflect.Descriptor instead.
+func (*Ack) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Ack) GetPositions() []*Position {
+	if x != nil {
+		return x.Positions
+	}
+	return nil
+}
+
+// Nack rejects one delivery.
+type Nack struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Position *Position              `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	Action   NackAction             `protobuf:"varint,2,opt,name=action,proto3,enum=eventstore.NackAction" json:"action,omitempty"`
+	// Why, for the parked delivery and the logs.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Nack) Reset() {
+	*x = Nack{}
+	mi := &file_eventstore_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Nack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Nack) ProtoMessage() {}
+
+func (x *Nack) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Nack.ProtoReflect.Descriptor instead.
+func (*Nack) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Nack) GetPosition() *Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+func (x *Nack) GetAction() NackAction {
+	if x != nil {
+		return x.Action
+	}
+	return NackAction_NACK_ACTION_RETRY
+}
+
+func (x *Nack) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SubscribeServerMessage is what a persistent subscriber receives.
+type SubscribeServerMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*SubscribeServerMessage_Delivery
+	//	*SubscribeServerMessage_CaughtUp
+	Kind          isSubscribeServerMessage_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeServerMessage) Reset() {
+	*x = SubscribeServerMessage{}
+	mi := &file_eventstore_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeServerMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeServerMessage) ProtoMessage() {}
+
+func (x *SubscribeServerMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeServerMessage.ProtoReflect.Descriptor instead.
+func (*SubscribeServerMessage) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SubscribeServerMessage) GetKind() isSubscribeServerMessage_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *SubscribeServerMessage) GetDelivery() *Delivery {
+	if x != nil {
+		if x, ok := x.Kind.(*SubscribeServerMessage_Delivery); ok {
+			return x.Delivery
+		}
+	}
+	return nil
+}
+
+func (x *SubscribeServerMessage) GetCaughtUp() *CaughtUp {
+	if x != nil {
+		if x, ok := x.Kind.(*SubscribeServerMessage_CaughtUp); ok {
+			return x.CaughtUp
+		}
+	}
+	return nil
+}
+
+type isSubscribeServerMessage_Kind interface {
+	isSubscribeServerMessage_Kind()
+}
+
+type SubscribeServerMessage_Delivery struct {
+	Delivery *Delivery `protobuf:"bytes,1,opt,name=delivery,proto3,oneof"`
+}
+
+type SubscribeServerMessage_CaughtUp struct {
+	CaughtUp *CaughtUp `protobuf:"bytes,2,opt,name=caught_up,json=caughtUp,proto3,oneof"`
+}
+
+func (*SubscribeServerMessage_Delivery) isSubscribeServerMessage_Kind() {}
+
+func (*SubscribeServerMessage_CaughtUp) isSubscribeServerMessage_Kind() {}
+
+// Delivery is one record: the events of one append, acked as one.
+type Delivery struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Position *Position              `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	Events   []*Event               `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	// How many times this record was delivered before, in this group.
+	Redeliveries  int32 `protobuf:"varint,3,opt,name=redeliveries,proto3" json:"redeliveries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delivery) Reset() {
+	*x = Delivery{}
+	mi := &file_eventstore_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delivery) ProtoMessage() {}
+
+func (x *Delivery) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
+func (*Delivery) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Delivery) GetPosition() *Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+func (x *Delivery) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *Delivery) GetRedeliveries() int32 {
+	if x != nil {
+		return x.Redeliveries
+	}
+	return 0
+}
+
+// CaughtUp tells a subscriber it has received everything that was in the
+// log, in its partitions, when the subscription opened (or when the
+// partitions were assigned). Sent once per assignment.
+type CaughtUp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Positions     []*Position            `protobuf:"bytes,1,rep,name=positions,proto3" json:"positions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaughtUp) Reset() {
+	*x = CaughtUp{}
+	mi := &file_eventstore_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaughtUp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaughtUp) ProtoMessage() {}
+
+func (x *CaughtUp) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaughtUp.ProtoReflect.Descriptor instead.
+func (*CaughtUp) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CaughtUp) GetPositions() []*Position {
+	if x != nil {
+		return x.Positions
+	}
+	return nil
+}
+
+// ListParkedRequest names a group.
+type ListParkedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// At most this many; 0 means 100.
+	MaxCount      int32 `protobuf:"varint,2,opt,name=max_count,json=maxCount,proto3" json:"max_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParkedRequest) Reset() {
+	*x = ListParkedRequest{}
+	mi := &file_eventstore_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParkedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParkedRequest) ProtoMessage() {}
+
+func (x *ListParkedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParkedRequest.ProtoReflect.Descriptor instead.
+func (*ListParkedRequest) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListParkedRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *ListParkedRequest) GetMaxCount() int32 {
+	if x != nil {
+		return x.MaxCount
+	}
+	return 0
+}
+
+// ParkedDelivery is a delivery a subscriber parked.
+type ParkedDelivery struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Delivery *Delivery              `protobuf:"bytes,1,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	Reason   string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Unix seconds, UTC.
+	ParkedAt      int64 `protobuf:"varint,3,opt,name=parked_at,json=parkedAt,proto3" json:"parked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParkedDelivery) Reset() {
+	*x = ParkedDelivery{}
+	mi := &file_eventstore_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParkedDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParkedDelivery) ProtoMessage() {}
+
+func (x *ParkedDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParkedDelivery.ProtoReflect.Descriptor instead.
+func (*ParkedDelivery) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ParkedDelivery) GetDelivery() *Delivery {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
+func (x *ParkedDelivery) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ParkedDelivery) GetParkedAt() int64 {
+	if x != nil {
+		return x.ParkedAt
+	}
+	return 0
+}
+
+// ListParkedResponse holds parked deliveries, oldest first.
+type ListParkedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Parked        []*ParkedDelivery      `protobuf:"bytes,1,rep,name=parked,proto3" json:"parked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParkedResponse) Reset() {
+	*x = ListParkedResponse{}
+	mi := &file_eventstore_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParkedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParkedResponse) ProtoMessage() {}
+
+func (x *ListParkedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParkedResponse.ProtoReflect.Descriptor instead.
+func (*ListParkedResponse) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListParkedResponse) GetParked() []*ParkedDelivery {
+	if x != nil {
+		return x.Parked
+	}
+	return nil
+}
+
+// ReplayParkedRequest names a group.
+type ReplayParkedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayParkedRequest) Reset() {
+	*x = ReplayParkedRequest{}
+	mi := &file_eventstore_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayParkedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayParkedRequest) ProtoMessage() {}
+
+func (x *ReplayParkedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayParkedRequest.ProtoReflect.Descriptor instead.
+func (*ReplayParkedRequest) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReplayParkedRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+// ReplayParkedResponse counts what was replayed.
+type ReplayParkedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Replayed      int64                  `protobuf:"varint,1,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayParkedResponse) Reset() {
+	*x = ReplayParkedResponse{}
+	mi := &file_eventstore_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayParkedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayParkedResponse) ProtoMessage() {}
+
+func (x *ReplayParkedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_eventstore_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayParkedResponse.ProtoReflect.Descriptor instead.
+func (*ReplayParkedResponse) Descriptor() ([]byte, []int) {
+	return file_eventstore_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReplayParkedResponse) GetReplayed() int64 {
+	if x != nil {
+		return x.Replayed
+	}
+	return 0
+}
+
 var File_eventstore_proto protoreflect.FileDescriptor
 
 const file_eventstore_proto_rawDesc = "" +
@@ -419,16 +1583,98 @@ const file_eventstore_proto_rawDesc = "" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12'\n" +
 	"\x0fcurrent_version\x18\x02 \x01(\x03R\x0ecurrentVersion\x12\x1c\n" +
 	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12\x16\n" +
-	"\x06offset\x18\x04 \x01(\x03R\x06offset\"<\n" +
+	"\x06offset\x18\x04 \x01(\x03R\x06offset\"R\n" +
 	"\x10SubscribeRequest\x12(\n" +
-	"\x10from_sequence_id\x18\x01 \x01(\x03R\x0efromSequenceId*\x81\x01\n" +
+	"\x10from_sequence_id\x18\x01 \x01(\x03R\x0efromSequenceId\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\"@\n" +
+	"\bPosition\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\"\xad\x01\n" +
+	"\x11ReadStreamRequest\x12\x1f\n" +
+	"\vstream_name\x18\x01 \x01(\tR\n" +
+	"streamName\x12!\n" +
+	"\ffrom_version\x18\x02 \x01(\x03R\vfromVersion\x12\x1b\n" +
+	"\tmax_count\x18\x03 \x01(\x03R\bmaxCount\x127\n" +
+	"\tdirection\x18\x04 \x01(\x0e2\x19.eventstore.ReadDirectionR\tdirection\"3\n" +
+	"\x10GetStreamRequest\x12\x1f\n" +
+	"\vstream_name\x18\x01 \x01(\tR\n" +
+	"streamName\"\xca\x01\n" +
+	"\n" +
+	"StreamInfo\x12\x1f\n" +
+	"\vstream_name\x18\x01 \x01(\tR\n" +
+	"streamName\x12'\n" +
+	"\x0fcurrent_version\x18\x02 \x01(\x03R\x0ecurrentVersion\x12\x1c\n" +
+	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12*\n" +
+	"\x05first\x18\x04 \x01(\v2\x14.eventstore.PositionR\x05first\x12(\n" +
+	"\x04last\x18\x05 \x01(\v2\x14.eventstore.PositionR\x04last\"\x9e\x01\n" +
+	"\x16SubscribeClientMessage\x12/\n" +
+	"\x04open\x18\x01 \x01(\v2\x19.eventstore.SubscribeOpenH\x00R\x04open\x12#\n" +
+	"\x03ack\x18\x02 \x01(\v2\x0f.eventstore.AckH\x00R\x03ack\x12&\n" +
+	"\x04nack\x18\x03 \x01(\v2\x10.eventstore.NackH\x00R\x04nackB\x06\n" +
+	"\x04kind\"\xee\x01\n" +
+	"\rSubscribeOpen\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\"\n" +
+	"\rmax_in_flight\x18\x02 \x01(\x05R\vmaxInFlight\x12\x1f\n" +
+	"\vevent_types\x18\x03 \x03(\tR\n" +
+	"eventTypes\x12#\n" +
+	"\rstream_prefix\x18\x04 \x01(\tR\fstreamPrefix\x12/\n" +
+	"\x05start\x18\x05 \x01(\x0e2\x19.eventstore.StartPositionR\x05start\x12,\n" +
+	"\x06cursor\x18\x06 \x03(\v2\x14.eventstore.PositionR\x06cursor\"9\n" +
+	"\x03Ack\x122\n" +
+	"\tpositions\x18\x01 \x03(\v2\x14.eventstore.PositionR\tpositions\"\x80\x01\n" +
+	"\x04Nack\x120\n" +
+	"\bposition\x18\x01 \x01(\v2\x14.eventstore.PositionR\bposition\x12.\n" +
+	"\x06action\x18\x02 \x01(\x0e2\x16.eventstore.NackActionR\x06action\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x89\x01\n" +
+	"\x16SubscribeServerMessage\x122\n" +
+	"\bdelivery\x18\x01 \x01(\v2\x14.eventstore.DeliveryH\x00R\bdelivery\x123\n" +
+	"\tcaught_up\x18\x02 \x01(\v2\x14.eventstore.CaughtUpH\x00R\bcaughtUpB\x06\n" +
+	"\x04kind\"\x8b\x01\n" +
+	"\bDelivery\x120\n" +
+	"\bposition\x18\x01 \x01(\v2\x14.eventstore.PositionR\bposition\x12)\n" +
+	"\x06events\x18\x02 \x03(\v2\x11.eventstore.EventR\x06events\x12\"\n" +
+	"\fredeliveries\x18\x03 \x01(\x05R\fredeliveries\">\n" +
+	"\bCaughtUp\x122\n" +
+	"\tpositions\x18\x01 \x03(\v2\x14.eventstore.PositionR\tpositions\"F\n" +
+	"\x11ListParkedRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1b\n" +
+	"\tmax_count\x18\x02 \x01(\x05R\bmaxCount\"w\n" +
+	"\x0eParkedDelivery\x120\n" +
+	"\bdelivery\x18\x01 \x01(\v2\x14.eventstore.DeliveryR\bdelivery\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1b\n" +
+	"\tparked_at\x18\x03 \x01(\x03R\bparkedAt\"H\n" +
+	"\x12ListParkedResponse\x122\n" +
+	"\x06parked\x18\x01 \x03(\v2\x1a.eventstore.ParkedDeliveryR\x06parked\"+\n" +
+	"\x13ReplayParkedRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\"2\n" +
+	"\x14ReplayParkedResponse\x12\x1a\n" +
+	"\breplayed\x18\x01 \x01(\x03R\breplayed*\x81\x01\n" +
 	"\x0fExpectedVersion\x12\x1e\n" +
 	"\x1aEXPECTED_VERSION_NO_STREAM\x10\x00\x12!\n" +
 	"\x14EXPECTED_VERSION_ANY\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x12+\n" +
-	"\x1eEXPECTED_VERSION_STREAM_EXISTS\x10\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x012\xa1\x01\n" +
+	"\x1eEXPECTED_VERSION_STREAM_EXISTS\x10\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01*J\n" +
+	"\rReadDirection\x12\x1b\n" +
+	"\x17READ_DIRECTION_FORWARDS\x10\x00\x12\x1c\n" +
+	"\x18READ_DIRECTION_BACKWARDS\x10\x01*`\n" +
+	"\rStartPosition\x12\x1c\n" +
+	"\x18START_POSITION_BEGINNING\x10\x00\x12\x16\n" +
+	"\x12START_POSITION_END\x10\x01\x12\x19\n" +
+	"\x15START_POSITION_CURSOR\x10\x02*O\n" +
+	"\n" +
+	"NackAction\x12\x15\n" +
+	"\x11NACK_ACTION_RETRY\x10\x00\x12\x14\n" +
+	"\x10NACK_ACTION_PARK\x10\x01\x12\x14\n" +
+	"\x10NACK_ACTION_SKIP\x10\x022\x9f\x04\n" +
 	"\x11EventStoreService\x12G\n" +
 	"\x0eAppendToStream\x12\x19.eventstore.AppendRequest\x1a\x1a.eventstore.AppendResponse\x12C\n" +
-	"\x0eSubscribeToAll\x12\x1c.eventstore.SubscribeRequest\x1a\x11.eventstore.Event0\x01BAZ?github.com/eventsidecar/sidecar/proto/eventstorepb;eventstorepbb\x06proto3"
+	"\x0eSubscribeToAll\x12\x1c.eventstore.SubscribeRequest\x1a\x11.eventstore.Event0\x01\x12@\n" +
+	"\n" +
+	"ReadStream\x12\x1d.eventstore.ReadStreamRequest\x1a\x11.eventstore.Event0\x01\x12A\n" +
+	"\tGetStream\x12\x1c.eventstore.GetStreamRequest\x1a\x16.eventstore.StreamInfo\x12W\n" +
+	"\tSubscribe\x12\".eventstore.SubscribeClientMessage\x1a\".eventstore.SubscribeServerMessage(\x010\x01\x12K\n" +
+	"\n" +
+	"ListParked\x12\x1d.eventstore.ListParkedRequest\x1a\x1e.eventstore.ListParkedResponse\x12Q\n" +
+	"\fReplayParked\x12\x1f.eventstore.ReplayParkedRequest\x1a .eventstore.ReplayParkedResponseBAZ?github.com/eventsidecar/sidecar/proto/eventstorepb;eventstorepbb\x06proto3"
 
 var (
 	file_eventstore_proto_rawDescOnce sync.Once
@@ -442,26 +1688,73 @@ func file_eventstore_proto_rawDescGZIP() []byte {
 	return file_eventstore_proto_rawDescData
 }
 
-var file_eventstore_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_eventstore_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_eventstore_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_eventstore_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_eventstore_proto_goTypes = []any{
-	(ExpectedVersion)(0),     // 0: eventstore.ExpectedVersion
-	(*Event)(nil),            // 1: eventstore.Event
-	(*AppendRequest)(nil),    // 2: eventstore.AppendRequest
-	(*AppendResponse)(nil),   // 3: eventstore.AppendResponse
-	(*SubscribeRequest)(nil), // 4: eventstore.SubscribeRequest
+	(ExpectedVersion)(0),           // 0: eventstore.ExpectedVersion
+	(ReadDirection)(0),             // 1: eventstore.ReadDirection
+	(StartPosition)(0),             // 2: eventstore.StartPosition
+	(NackAction)(0),                // 3: eventstore.NackAction
+	(*Event)(nil),                  // 4: eventstore.Event
+	(*AppendRequest)(nil),          // 5: eventstore.AppendRequest
+	(*AppendResponse)(nil),         // 6: eventstore.AppendResponse
+	(*SubscribeRequest)(nil),       // 7: eventstore.SubscribeRequest
+	(*Position)(nil),               // 8: eventstore.Position
+	(*ReadStreamRequest)(nil),      // 9: eventstore.ReadStreamRequest
+	(*GetStreamRequest)(nil),       // 10: eventstore.GetStreamRequest
+	(*StreamInfo)(nil),             // 11: eventstore.StreamInfo
+	(*SubscribeClientMessage)(nil), // 12: eventstore.SubscribeClientMessage
+	(*SubscribeOpen)(nil),          // 13: eventstore.SubscribeOpen
+	(*Ack)(nil),                    // 14: eventstore.Ack
+	(*Nack)(nil),                   // 15: eventstore.Nack
+	(*SubscribeServerMessage)(nil), // 16: eventstore.SubscribeServerMessage
+	(*Delivery)(nil),               // 17: eventstore.Delivery
+	(*CaughtUp)(nil),               // 18: eventstore.CaughtUp
+	(*ListParkedRequest)(nil),      // 19: eventstore.ListParkedRequest
+	(*ParkedDelivery)(nil),         // 20: eventstore.ParkedDelivery
+	(*ListParkedResponse)(nil),     // 21: eventstore.ListParkedResponse
+	(*ReplayParkedRequest)(nil),    // 22: eventstore.ReplayParkedRequest
+	(*ReplayParkedResponse)(nil),   // 23: eventstore.ReplayParkedResponse
 }
 var file_eventstore_proto_depIdxs = []int32{
-	1, // 0: eventstore.AppendRequest.events:type_name -> eventstore.Event
-	2, // 1: eventstore.EventStoreService.AppendToStream:input_type -> eventstore.AppendRequest
-	4, // 2: eventstore.EventStoreService.SubscribeToAll:input_type -> eventstore.SubscribeRequest
-	3, // 3: eventstore.EventStoreService.AppendToStream:output_type -> eventstore.AppendResponse
-	1, // 4: eventstore.EventStoreService.SubscribeToAll:output_type -> eventstore.Event
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	4,  // 0: eventstore.AppendRequest.events:type_name -> eventstore.Event
+	1,  // 1: eventstore.ReadStreamRequest.direction:type_name -> eventstore.ReadDirection
+	8,  // 2: eventstore.StreamInfo.first:type_name -> eventstore.Position
+	8,  // 3: eventstore.StreamInfo.last:type_name -> eventstore.Position
+	13, // 4: eventstore.SubscribeClientMessage.open:type_name -> eventstore.SubscribeOpen
+	14, // 5: eventstore.SubscribeClientMessage.ack:type_name -> eventstore.Ack
+	15, // 6: eventstore.SubscribeClientMessage.nack:type_name -> eventstore.Nack
+	2,  // 7: eventstore.SubscribeOpen.start:type_name -> eventstore.StartPosition
+	8,  // 8: eventstore.SubscribeOpen.cursor:type_name -> eventstore.Position
+	8,  // 9: eventstore.Ack.positions:type_name -> eventstore.Position
+	8,  // 10: eventstore.Nack.position:type_name -> eventstore.Position
+	3,  // 11: eventstore.Nack.action:type_name -> eventstore.NackAction
+	17, // 12: eventstore.SubscribeServerMessage.delivery:type_name -> eventstore.Delivery
+	18, // 13: eventstore.SubscribeServerMessage.caught_up:type_name -> eventstore.CaughtUp
+	8,  // 14: eventstore.Delivery.position:type_name -> eventstore.Position
+	4,  // 15: eventstore.Delivery.events:type_name -> eventstore.Event
+	8,  // 16: eventstore.CaughtUp.positions:type_name -> eventstore.Position
+	17, // 17: eventstore.ParkedDelivery.delivery:type_name -> eventstore.Delivery
+	20, // 18: eventstore.ListParkedResponse.parked:type_name -> eventstore.ParkedDelivery
+	5,  // 19: eventstore.EventStoreService.AppendToStream:input_type -> eventstore.AppendRequest
+	7,  // 20: eventstore.EventStoreService.SubscribeToAll:input_type -> eventstore.SubscribeRequest
+	9,  // 21: eventstore.EventStoreService.ReadStream:input_type -> eventstore.ReadStreamRequest
+	10, // 22: eventstore.EventStoreService.GetStream:input_type -> eventstore.GetStreamRequest
+	12, // 23: eventstore.EventStoreService.Subscribe:input_type -> eventstore.SubscribeClientMessage
+	19, // 24: eventstore.EventStoreService.ListParked:input_type -> eventstore.ListParkedRequest
+	22, // 25: eventstore.EventStoreService.ReplayParked:input_type -> eventstore.ReplayParkedRequest
+	6,  // 26: eventstore.EventStoreService.AppendToStream:output_type -> eventstore.AppendResponse
+	4,  // 27: eventstore.EventStoreService.SubscribeToAll:output_type -> eventstore.Event
+	4,  // 28: eventstore.EventStoreService.ReadStream:output_type -> eventstore.Event
+	11, // 29: eventstore.EventStoreService.GetStream:output_type -> eventstore.StreamInfo
+	16, // 30: eventstore.EventStoreService.Subscribe:output_type -> eventstore.SubscribeServerMessage
+	21, // 31: eventstore.EventStoreService.ListParked:output_type -> eventstore.ListParkedResponse
+	23, // 32: eventstore.EventStoreService.ReplayParked:output_type -> eventstore.ReplayParkedResponse
+	26, // [26:33] is the sub-list for method output_type
+	19, // [19:26] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_eventstore_proto_init() }
@@ -469,13 +1762,22 @@ func file_eventstore_proto_init() {
 	if File_eventstore_proto != nil {
 		return
 	}
+	file_eventstore_proto_msgTypes[8].OneofWrappers = []any{
+		(*SubscribeClientMessage_Open)(nil),
+		(*SubscribeClientMessage_Ack)(nil),
+		(*SubscribeClientMessage_Nack)(nil),
+	}
+	file_eventstore_proto_msgTypes[12].OneofWrappers = []any{
+		(*SubscribeServerMessage_Delivery)(nil),
+		(*SubscribeServerMessage_CaughtUp)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_eventstore_proto_rawDesc), len(file_eventstore_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   4,
+			NumEnums:      4,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,11 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	EventStoreService_AppendToStream_FullMethodName = "/eventstore.EventStoreService/AppendToStream"
 	EventStoreService_SubscribeToAll_FullMethodName = "/eventstore.EventStoreService/SubscribeToAll"
+	EventStoreService_ReadStream_FullMethodName     = "/eventstore.EventStoreService/ReadStream"
+	EventStoreService_GetStream_FullMethodName      = "/eventstore.EventStoreService/GetStream"
+	EventStoreService_Subscribe_FullMethodName      = "/eventstore.EventStoreService/Subscribe"
+	EventStoreService_ListParked_FullMethodName     = "/eventstore.EventStoreService/ListParked"
+	EventStoreService_ReplayParked_FullMethodName   = "/eventstore.EventStoreService/ReplayParked"
 )
 
 // EventStoreServiceClient is the client API for EventStoreService service.
@@ -53,7 +58,35 @@ type EventStoreServiceClient interface {
 	// position of the log, then keeps streaming new events as they are
 	// appended. Events of one stream arrive in version order. A slow
 	// subscriber slows its own delivery; no event is ever skipped.
+	//
+	// With a group, the subscription joins that Kafka consumer group and
+	// commits, per partition, the offset of every event it has handed to
+	// gRPC: delivery is at-most-once past a crash of the client, so use
+	// Subscribe, which commits only what was acknowledged, where no event may
+	// be missed.
 	SubscribeToAll(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
+	// ReadStream returns one stream's events in version order, forwards or
+	// backwards. Reading costs about the stream's own length, not its
+	// partition's.
+	//
+	// Errors: NOT_FOUND for a stream without events, INVALID_ARGUMENT for bad
+	// bounds. A range past the end is an empty result.
+	ReadStream(ctx context.Context, in *ReadStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
+	// GetStream returns a stream's version and position without reading its
+	// events. Errors: NOT_FOUND for a stream without events.
+	GetStream(ctx context.Context, in *GetStreamRequest, opts ...grpc.CallOption) (*StreamInfo, error)
+	// Subscribe is a persistent subscription. The client's first message
+	// opens it (group, filters, window); later messages acknowledge or
+	// reject deliveries. Subscribers of one group, on one sidecar or many,
+	// share the topic's partitions; all events of a stream go to one
+	// subscriber in version order. A group commits, per partition, only
+	// offsets below which every delivery was acknowledged: after a crash,
+	// disconnect or rebalance the unacknowledged deliveries come again.
+	Subscribe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubscribeClientMessage, SubscribeServerMessage], error)
+	// ListParked lists the deliveries a group parked.
+	ListParked(ctx context.Context, in *ListParkedRequest, opts ...grpc.CallOption) (*ListParkedResponse, error)
+	// ReplayParked delivers a group's parked deliveries to the group again.
+	ReplayParked(ctx context.Context, in *ReplayParkedRequest, opts ...grpc.CallOption) (*ReplayParkedResponse, error)
 }
 
 type eventStoreServiceClient struct {
@@ -93,6 +126,68 @@ func (c *eventStoreServiceClient) SubscribeToAll(ctx context.Context, in *Subscr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type EventStoreService_SubscribeToAllClient = grpc.ServerStreamingClient[Event]
 
+func (c *eventStoreServiceClient) ReadStream(ctx context.Context, in *ReadStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &EventStoreService_ServiceDesc.Streams[1], EventStoreService_ReadStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReadStreamRequest, Event]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventStoreService_ReadStreamClient = grpc.ServerStreamingClient[Event]
+
+func (c *eventStoreServiceClient) GetStream(ctx context.Context, in *GetStreamRequest, opts ...grpc.CallOption) (*StreamInfo, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StreamInfo)
+	err := c.cc.Invoke(ctx, EventStoreService_GetStream_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventStoreServiceClient) Subscribe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubscribeClientMessage, SubscribeServerMessage], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &EventStoreService_ServiceDesc.Streams[2], EventStoreService_Subscribe_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SubscribeClientMessage, SubscribeServerMessage]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventStoreService_SubscribeClient = grpc.BidiStreamingClient[SubscribeClientMessage, SubscribeServerMessage]
+
+func (c *eventStoreServiceClient) ListParked(ctx context.Context, in *ListParkedRequest, opts ...grpc.CallOption) (*ListParkedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListParkedResponse)
+	err := c.cc.Invoke(ctx, EventStoreService_ListParked_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventStoreServiceClient) ReplayParked(ctx context.Context, in *ReplayParkedRequest, opts ...grpc.CallOption) (*ReplayParkedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplayParkedResponse)
+	err := c.cc.Invoke(ctx, EventStoreService_ReplayParked_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EventStoreServiceServer is the server API for EventStoreService service.
 // All implementations must embed UnimplementedEventStoreServiceServer
 // for forward compatibility.
@@ -118,7 +213,35 @@ type EventStoreServiceServer interface {
 	// position of the log, then keeps streaming new events as they are
 	// appended. Events of one stream arrive in version order. A slow
 	// subscriber slows its own delivery; no event is ever skipped.
+	//
+	// With a group, the subscription joins that Kafka consumer group and
+	// commits, per partition, the offset of every event it has handed to
+	// gRPC: delivery is at-most-once past a crash of the client, so use
+	// Subscribe, which commits only what was acknowledged, where no event may
+	// be missed.
 	SubscribeToAll(*SubscribeRequest, grpc.ServerStreamingServer[Event]) error
+	// ReadStream returns one stream's events in version order, forwards or
+	// backwards. Reading costs about the stream's own length, not its
+	// partition's.
+	//
+	// Errors: NOT_FOUND for a stream without events, INVALID_ARGUMENT for bad
+	// bounds. A range past the end is an empty result.
+	ReadStream(*ReadStreamRequest, grpc.ServerStreamingServer[Event]) error
+	// GetStream returns a stream's version and position without reading its
+	// events. Errors: NOT_FOUND for a stream without events.
+	GetStream(context.Context, *GetStreamRequest) (*StreamInfo, error)
+	// Subscribe is a persistent subscription. The client's first message
+	// opens it (group, filters, window); later messages acknowledge or
+	// reject deliveries. Subscribers of one group, on one sidecar or many,
+	// share the topic's partitions; all events of a stream go to one
+	// subscriber in version order. A group commits, per partition, only
+	// offsets below which every delivery was acknowledged: after a crash,
+	// disconnect or rebalance the unacknowledged deliveries come again.
+	Subscribe(grpc.BidiStreamingServer[SubscribeClientMessage, SubscribeServerMessage]) error
+	// ListParked lists the deliveries a group parked.
+	ListParked(context.Context, *ListParkedRequest) (*ListParkedResponse, error)
+	// ReplayParked delivers a group's parked deliveries to the group again.
+	ReplayParked(context.Context, *ReplayParkedRequest) (*ReplayParkedResponse, error)
 	mustEmbedUnimplementedEventStoreServiceServer()
 }
 
@@ -134,6 +257,21 @@ func (UnimplementedEventStoreServiceServer) AppendToStream(context.Context, *App
 }
 func (UnimplementedEventStoreServiceServer) SubscribeToAll(*SubscribeRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method SubscribeToAll not implemented")
+}
+func (UnimplementedEventStoreServiceServer) ReadStream(*ReadStreamRequest, grpc.ServerStreamingServer[Event]) error {
+	return status.Error(codes.Unimplemented, "method ReadStream not implemented")
+}
+func (UnimplementedEventStoreServiceServer) GetStream(context.Context, *GetStreamRequest) (*StreamInfo, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetStream not implemented")
+}
+func (UnimplementedEventStoreServiceServer) Subscribe(grpc.BidiStreamingServer[SubscribeClientMessage, SubscribeServerMessage]) error {
+	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
+}
+func (UnimplementedEventStoreServiceServer) ListParked(context.Context, *ListParkedRequest) (*ListParkedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListParked not implemented")
+}
+func (UnimplementedEventStoreServiceServer) ReplayParked(context.Context, *ReplayParkedRequest) (*ReplayParkedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplayParked not implemented")
 }
 func (UnimplementedEventStoreServiceServer) mustEmbedUnimplementedEventStoreServiceServer() {}
 func (UnimplementedEventStoreServiceServer) testEmbeddedByValue()                           {}
@@ -185,6 +323,78 @@ func _EventStoreService_SubscribeToAll_Handler(srv interface{}, stream grpc.Serv
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type EventStoreService_SubscribeToAllServer = grpc.ServerStreamingServer[Event]
 
+func _EventStoreService_ReadStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReadStreamRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EventStoreServiceServer).ReadStream(m, &grpc.GenericServerStream[ReadStreamRequest, Event]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventStoreService_ReadStreamServer = grpc.ServerStreamingServer[Event]
+
+func _EventStoreService_GetStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetStreamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventStoreServiceServer).GetStream(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EventStoreService_GetStream_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventStoreServiceServer).GetStream(ctx, req.(*GetStreamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventStoreService_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(EventStoreServiceServer).Subscribe(&grpc.GenericServerStream[SubscribeClientMessage, SubscribeServerMessage]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventStoreService_SubscribeServer = grpc.BidiStreamingServer[SubscribeClientMessage, SubscribeServerMessage]
+
+func _EventStoreService_ListParked_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListParkedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventStoreServiceServer).ListParked(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EventStoreService_ListParked_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventStoreServiceServer).ListParked(ctx, req.(*ListParkedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventStoreService_ReplayParked_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplayParkedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventStoreServiceServer).ReplayParked(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EventStoreService_ReplayParked_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventStoreServiceServer).ReplayParked(ctx, req.(*ReplayParkedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EventStoreService_ServiceDesc is the grpc.ServiceDesc for EventStoreService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -196,12 +406,35 @@ var EventStoreService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "AppendToStream",
 			Handler:    _EventStoreService_AppendToStream_Handler,
 		},
+		{
+			MethodName: "GetStream",
+			Handler:    _EventStoreService_GetStream_Handler,
+		},
+		{
+			MethodName: "ListParked",
+			Handler:    _EventStoreService_ListParked_Handler,
+		},
+		{
+			MethodName: "ReplayParked",
+			Handler:    _EventStoreService_ReplayParked_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "SubscribeToAll",
 			Handler:       _EventStoreService_SubscribeToAll_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "ReadStream",
+			Handler:       _EventStoreService_ReadStream_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Subscribe",
+			Handler:       _EventStoreService_Subscribe_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "eventstore.proto",

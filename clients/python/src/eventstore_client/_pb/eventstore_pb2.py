@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x65ventstore.proto\x12\neventstore\"\xb5\x01\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61ggregate_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x19\n\x11\x61ggregate_version\x18\x04 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x10\n\x08metadata\x18\x06 \x01(\t\x12\x12\n\ncreated_at\x18\x07 \x01(\x03\x12\x11\n\tpartition\x18\x08 \x01(\x05\x12\x0e\n\x06offset\x18\t \x01(\x03\"a\n\rAppendRequest\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12!\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x11.eventstore.Event\"]\n\x0e\x41ppendResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x17\n\x0f\x63urrent_version\x18\x02 \x01(\x03\x12\x11\n\tpartition\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\",\n\x10SubscribeRequest\x12\x18\n\x10\x66rom_sequence_id\x18\x01 \x01(\x03*\x81\x01\n\x0f\x45xpectedVersion\x12\x1e\n\x1a\x45XPECTED_VERSION_NO_STREAM\x10\x00\x12!\n\x14\x45XPECTED_VERSION_ANY\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x12+\n\x1e\x45XPECTED_VERSION_STREAM_EXISTS\x10\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01\x32\xa1\x01\n\x11\x45ventStoreService\x12G\n\x0e\x41ppendToStream\x12\x19.eventstore.AppendRequest\x1a\x1a.eventstore.AppendResponse\x12\x43\n\x0eSubscribeToAll\x12\x1c.eventstore.SubscribeRequest\x1a\x11.eventstore.Event0\x01\x42\x41Z?github.com/eventsidecar/sidecar/proto/eventstorepb;eventstorepbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x65ventstore.proto\x12\neventstore\"\xb5\x01\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61ggregate_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x19\n\x11\x61ggregate_version\x18\x04 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x10\n\x08metadata\x18\x06 \x01(\t\x12\x12\n\ncreated_at\x18\x07 \x01(\x03\x12\x11\n\tpartition\x18\x08 \x01(\x05\x12\x0e\n\x06offset\x18\t \x01(\x03\"a\n\rAppendRequest\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12!\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x11.eventstore.Event\"]\n\x0e\x41ppendResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x17\n\x0f\x63urrent_version\x18\x02 \x01(\x03\x12\x11\n\tpartition\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\";\n\x10SubscribeRequest\x12\x18\n\x10\x66rom_sequence_id\x18\x01 \x01(\x03\x12\r\n\x05group\x18\x02 \x01(\t\"-\n\x08Position\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"\x7f\n\x11ReadStreamRequest\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_version\x18\x02 \x01(\x03\x12\x11\n\tmax_count\x18\x03 \x01(\x03\x12,\n\tdirection\x18\x04 \x01(\x0e\x32\x19.eventstore.ReadDirection\"\'\n\x10GetStreamRequest\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\"\x96\x01\n\nStreamInfo\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\x17\n\x0f\x63urrent_version\x18\x02 \x01(\x03\x12\x11\n\tpartition\x18\x03 \x01(\x05\x12#\n\x05\x66irst\x18\x04 \x01(\x0b\x32\x14.eventstore.Position\x12\"\n\x04last\x18\x05 \x01(\x0b\x32\x14.eventstore.Position\"\x8d\x01\n\x16SubscribeClientMessage\x12)\n\x04open\x18\x01 \x01(\x0b\x32\x19.eventstore.SubscribeOpenH\x00\x12\x1e\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x0f.eventstore.AckH\x00\x12 \n\x04nack\x18\x03 \x01(\x0b\x32\x10.eventstore.NackH\x00\x42\x06\n\x04kind\"\xb1\x01\n\rSubscribeOpen\x12\r\n\x05group\x18\x01 \x01(\t\x12\x15\n\rmax_in_flight\x18\x02 \x01(\x05\x12\x13\n\x0b\x65vent_types\x18\x03 \x03(\t\x12\x15\n\rstream_prefix\x18\x04 \x01(\t\x12(\n\x05start\x18\x05 \x01(\x0e\x32\x19.eventstore.StartPosition\x12$\n\x06\x63ursor\x18\x06 \x03(\x0b\x32\x14.eventstore.Position\".\n\x03\x41\x63k\x12\'\n\tpositions\x18\x01 \x03(\x0b\x32\x14.eventstore.Position\"f\n\x04Nack\x12&\n\x08position\x18\x01 \x01(\x0b\x32\x14.eventstore.Position\x12&\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x16.eventstore.NackAction\x12\x0e\n\x06reason\x18\x03 \x01(\t\"u\n\x16SubscribeServerMessage\x12(\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x14.eventstore.DeliveryH\x00\x12)\n\tcaught_up\x18\x02 \x01(\x0b\x32\x14.eventstore.CaughtUpH\x00\x42\x06\n\x04kind\"k\n\x08\x44\x65livery\x12&\n\x08position\x18\x01 \x01(\x0b\x32\x14.eventstore.Position\x12!\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x11.eventstore.Event\x12\x14\n\x0credeliveries\x18\x03 \x01(\x05\"3\n\x08\x43\x61ughtUp\x12\'\n\tpositions\x18\x01 \x03(\x0b\x32\x14.eventstore.Position\"5\n\x11ListParkedRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x11\n\tmax_count\x18\x02 \x01(\x05\"[\n\x0eParkedDelivery\x12&\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x14.eventstore.Delivery\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x11\n\tparked_at\x18\x03 \x01(\x03\"@\n\x12ListParkedResponse\x12*\n\x06parked\x18\x01 \x03(\x0b\x32\x1a.eventstore.ParkedDelivery\"$\n\x13ReplayParkedRequest\x12\r\n\x05group\x18\x01 \x01(\t\"(\n\x14ReplayParkedResponse\x12\x10\n\x08replayed\x18\x01 \x01(\x03*\x81\x01\n\x0f\x45xpectedVersion\x12\x1e\n\x1a\x45XPECTED_VERSION_NO_STREAM\x10\x00\x12!\n\x14\x45XPECTED_VERSION_ANY\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x12+\n\x1e\x45XPECTED_VERSION_STREAM_EXISTS\x10\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01*J\n\rReadDirection\x12\x1b\n\x17READ_DIRECTION_FORWARDS\x10\x00\x12\x1c\n\x18READ_DIRECTION_BACKWARDS\x10\x01*`\n\rStartPosition\x12\x1c\n\x18START_POSITION_BEGINNING\x10\x00\x12\x16\n\x12START_POSITION_END\x10\x01\x12\x19\n\x15START_POSITION_CURSOR\x10\x02*O\n\nNackAction\x12\x15\n\x11NACK_ACTION_RETRY\x10\x00\x12\x14\n\x10NACK_ACTION_PARK\x10\x01\x12\x14\n\x10NACK_ACTION_SKIP\x10\x02\x32\x9f\x04\n\x11\x45ventStoreService\x12G\n\x0e\x41ppendToStream\x12\x19.eventstore.AppendRequest\x1a\x1a.eventstore.AppendResponse\x12\x43\n\x0eSubscribeToAll\x12\x1c.eventstore.SubscribeRequest\x1a\x11.eventstore.Event0\x01\x12@\n\nReadStream\x12\x1d.eventstore.ReadStreamRequest\x1a\x11.eventstore.Event0\x01\x12\x41\n\tGetStream\x12\x1c.eventstore.GetStreamRequest\x1a\x16.eventstore.StreamInfo\x12W\n\tSubscribe\x12\".eventstore.SubscribeClientMessage\x1a\".eventstore.SubscribeServerMessage(\x01\x30\x01\x12K\n\nListParked\x12\x1d.eventstore.ListParkedRequest\x1a\x1e.eventstore.ListParkedResponse\x12Q\n\x0cReplayParked\x12\x1f.eventstore.ReplayParkedRequest\x1a .eventstore.ReplayParkedResponseBAZ?github.com/eventsidecar/sidecar/proto/eventstorepb;eventstorepbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,8 +32,14 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'eventstore_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z?github.com/eventsidecar/sidecar/proto/eventstorepb;eventstorepb'
-  _globals['_EXPECTEDVERSION']._serialized_start=457
-  _globals['_EXPECTEDVERSION']._serialized_end=586
+  _globals['_EXPECTEDVERSION']._serialized_start=1893
+  _globals['_EXPECTEDVERSION']._serialized_end=2022
+  _globals['_READDIRECTION']._serialized_start=2024
+  _globals['_READDIRECTION']._serialized_end=2098
+  _globals['_STARTPOSITION']._serialized_start=2100
+  _globals['_STARTPOSITION']._serialized_end=2196
+  _globals['_NACKACTION']._serialized_start=2198
+  _globals['_NACKACTION']._serialized_end=2277
   _globals['_EVENT']._serialized_start=33
   _globals['_EVENT']._serialized_end=214
   _globals['_APPENDREQUEST']._serialized_start=216
@@ -41,7 +47,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPENDRESPONSE']._serialized_start=315
   _globals['_APPENDRESPONSE']._serialized_end=408
   _globals['_SUBSCRIBEREQUEST']._serialized_start=410
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=454
-  _globals['_EVENTSTORESERVICE']._serialized_start=589
-  _globals['_EVENTSTORESERVICE']._serialized_end=750
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=469
+  _globals['_POSITION']._serialized_start=471
+  _globals['_POSITION']._serialized_end=516
+  _globals['_READSTREAMREQUEST']._serialized_start=518
+  _globals['_READSTREAMREQUEST']._serialized_end=645
+  _globals['_GETSTREAMREQUEST']._serialized_start=647
+  _globals['_GETSTREAMREQUEST']._serialized_end=686
+  _globals['_STREAMINFO']._serialized_start=689
+  _globals['_STREAMINFO']._serialized_end=839
+  _globals['_SUBSCRIBECLIENTMESSAGE']._serialized_start=842
+  _globals['_SUBSCRIBECLIENTMESSAGE']._serialized_end=983
+  _globals['_SUBSCRIBEOPEN']._serialized_start=986
+  _globals['_SUBSCRIBEOPEN']._serialized_end=1163
+  _globals['_ACK']._serialized_start=1165
+  _globals['_ACK']._serialized_end=1211
+  _globals['_NACK']._serialized_start=1213
+  _globals['_NACK']._serialized_end=1315
+  _globals['_SUBSCRIBESERVERMESSAGE']._serialized_start=1317
+  _globals['_SUBSCRIBESERVERMESSAGE']._serialized_end=1434
+  _globals['_DELIVERY']._serialized_start=1436
+  _globals['_DELIVERY']._serialized_end=1543
+  _globals['_CAUGHTUP']._serialized_start=1545
+  _globals['_CAUGHTUP']._serialized_end=1596
+  _globals['_LISTPARKEDREQUEST']._serialized_start=1598
+  _globals['_LISTPARKEDREQUEST']._serialized_end=1651
+  _globals['_PARKEDDELIVERY']._serialized_start=1653
+  _globals['_PARKEDDELIVERY']._serialized_end=1744
+  _globals['_LISTPARKEDRESPONSE']._serialized_start=1746
+  _globals['_LISTPARKEDRESPONSE']._serialized_end=1810
+  _globals['_REPLAYPARKEDREQUEST']._serialized_start=1812
+  _globals['_REPLAYPARKEDREQUEST']._serialized_end=1848
+  _globals['_REPLAYPARKEDRESPONSE']._serialized_start=1850
+  _globals['_REPLAYPARKEDRESPONSE']._serialized_end=1890
+  _globals['_EVENTSTORESERVICE']._serialized_start=2280
+  _globals['_EVENTSTORESERVICE']._serialized_end=2823
 # @@protoc_insertion_point(module_scope)

@@ -47,6 +47,31 @@ class EventStoreServiceStub:
                 request_serializer=eventstore__pb2.SubscribeRequest.SerializeToString,
                 response_deserializer=eventstore__pb2.Event.FromString,
                 _registered_method=True)
+        self.ReadStream = channel.unary_stream(
+                '/eventstore.EventStoreService/ReadStream',
+                request_serializer=eventstore__pb2.ReadStreamRequest.SerializeToString,
+                response_deserializer=eventstore__pb2.Event.FromString,
+                _registered_method=True)
+        self.GetStream = channel.unary_unary(
+                '/eventstore.EventStoreService/GetStream',
+                request_serializer=eventstore__pb2.GetStreamRequest.SerializeToString,
+                response_deserializer=eventstore__pb2.StreamInfo.FromString,
+                _registered_method=True)
+        self.Subscribe = channel.stream_stream(
+                '/eventstore.EventStoreService/Subscribe',
+                request_serializer=eventstore__pb2.SubscribeClientMessage.SerializeToString,
+                response_deserializer=eventstore__pb2.SubscribeServerMessage.FromString,
+                _registered_method=True)
+        self.ListParked = channel.unary_unary(
+                '/eventstore.EventStoreService/ListParked',
+                request_serializer=eventstore__pb2.ListParkedRequest.SerializeToString,
+                response_deserializer=eventstore__pb2.ListParkedResponse.FromString,
+                _registered_method=True)
+        self.ReplayParked = channel.unary_unary(
+                '/eventstore.EventStoreService/ReplayParked',
+                request_serializer=eventstore__pb2.ReplayParkedRequest.SerializeToString,
+                response_deserializer=eventstore__pb2.ReplayParkedResponse.FromString,
+                _registered_method=True)
 
 
 class EventStoreServiceServicer:
@@ -77,6 +102,59 @@ class EventStoreServiceServicer:
         position of the log, then keeps streaming new events as they are
         appended. Events of one stream arrive in version order. A slow
         subscriber slows its own delivery; no event is ever skipped.
+
+        With a group, the subscription joins that Kafka consumer group and
+        commits, per partition, the offset of every event it has handed to
+        gRPC: delivery is at-most-once past a crash of the client, so use
+        Subscribe, which commits only what was acknowledged, where no event may
+        be missed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadStream(self, request, context):
+        """ReadStream returns one stream's events in version order, forwards or
+        backwards. Reading costs about the stream's own length, not its
+        partition's.
+
+        Errors: NOT_FOUND for a stream without events, INVALID_ARGUMENT for bad
+        bounds. A range past the end is an empty result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStream(self, request, context):
+        """GetStream returns a stream's version and position without reading its
+        events. Errors: NOT_FOUND for a stream without events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Subscribe(self, request_iterator, context):
+        """Subscribe is a persistent subscription. The client's first message
+        opens it (group, filters, window); later messages acknowledge or
+        reject deliveries. Subscribers of one group, on one sidecar or many,
+        share the topic's partitions; all events of a stream go to one
+        subscriber in version order. A group commits, per partition, only
+        offsets below which every delivery was acknowledged: after a crash,
+        disconnect or rebalance the unacknowledged deliveries come again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListParked(self, request, context):
+        """ListParked lists the deliveries a group parked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayParked(self, request, context):
+        """ReplayParked delivers a group's parked deliveries to the group again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,6 +172,31 @@ def add_EventStoreServiceServicer_to_server(servicer, server):
                     servicer.SubscribeToAll,
                     request_deserializer=eventstore__pb2.SubscribeRequest.FromString,
                     response_serializer=eventstore__pb2.Event.SerializeToString,
+            ),
+            'ReadStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadStream,
+                    request_deserializer=eventstore__pb2.ReadStreamRequest.FromString,
+                    response_serializer=eventstore__pb2.Event.SerializeToString,
+            ),
+            'GetStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStream,
+                    request_deserializer=eventstore__pb2.GetStreamRequest.FromString,
+                    response_serializer=eventstore__pb2.StreamInfo.SerializeToString,
+            ),
+            'Subscribe': grpc.stream_stream_rpc_method_handler(
+                    servicer.Subscribe,
+                    request_deserializer=eventstore__pb2.SubscribeClientMessage.FromString,
+                    response_serializer=eventstore__pb2.SubscribeServerMessage.SerializeToString,
+            ),
+            'ListParked': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListParked,
+                    request_deserializer=eventstore__pb2.ListParkedRequest.FromString,
+                    response_serializer=eventstore__pb2.ListParkedResponse.SerializeToString,
+            ),
+            'ReplayParked': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayParked,
+                    request_deserializer=eventstore__pb2.ReplayParkedRequest.FromString,
+                    response_serializer=eventstore__pb2.ReplayParkedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -153,6 +256,141 @@ class EventStoreService:
             '/eventstore.EventStoreService/SubscribeToAll',
             eventstore__pb2.SubscribeRequest.SerializeToString,
             eventstore__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/eventstore.EventStoreService/ReadStream',
+            eventstore__pb2.ReadStreamRequest.SerializeToString,
+            eventstore__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eventstore.EventStoreService/GetStream',
+            eventstore__pb2.GetStreamRequest.SerializeToString,
+            eventstore__pb2.StreamInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Subscribe(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/eventstore.EventStoreService/Subscribe',
+            eventstore__pb2.SubscribeClientMessage.SerializeToString,
+            eventstore__pb2.SubscribeServerMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListParked(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eventstore.EventStoreService/ListParked',
+            eventstore__pb2.ListParkedRequest.SerializeToString,
+            eventstore__pb2.ListParkedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayParked(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eventstore.EventStoreService/ReplayParked',
+            eventstore__pb2.ReplayParkedRequest.SerializeToString,
+            eventstore__pb2.ReplayParkedResponse.FromString,
             options,
             channel_credentials,
             insecure,
