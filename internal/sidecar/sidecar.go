@@ -268,4 +268,3 @@ func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
-

@@ -406,4 +406,3 @@ func TestEmbeddedRestartKeepsEvents(t *testing.T) {
 	got := subscribe(t, c, 0, 0, func(got []*eventstorepb.Event) bool { return len(got) == 3 })
 	checkVersions(t, "kept", []int64{got[0].AggregateVersion, got[1].AggregateVersion, got[2].AggregateVersion}, 3)
 }
-
