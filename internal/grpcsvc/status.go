@@ -32,6 +32,8 @@ func toStatus(err error) error {
 		return status.Error(codes.InvalidArgument, invalid.Error())
 	case errors.As(err, &tooLarge):
 		return status.Error(codes.ResourceExhausted, tooLarge.Error())
+	case errors.Is(err, store.ErrStreamNotFound):
+		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, store.ErrRefused):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, store.ErrUnavailable):

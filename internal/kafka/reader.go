@@ -8,15 +8,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Reader reads ranges of partitions of the event topic.
+// Reader reads ranges of partitions of the event topic, and single records
+// through its Fetcher.
 type Reader struct {
 	cfg Config
 	adm *kadm.Client
+	// Fetcher reads records by position.
+	Fetcher *Fetcher
 }
 
-// NewReader returns a reader that uses adm for offset look-ups.
-func NewReader(c Config, adm *kadm.Client) *Reader {
-	return &Reader{cfg: c.withDefaults(), adm: adm}
+// NewReader returns a reader that uses cl, a client of the topic's
+// cluster, for offset look-ups and fetches by position.
+func NewReader(c Config, cl *kgo.Client) *Reader {
+	return &Reader{cfg: c.withDefaults(), adm: kadm.NewClient(cl), Fetcher: NewFetcher(cl, c.Topic)}
 }
 
 // EndOffsets returns, per partition, the offset the next record will get.

@@ -118,7 +118,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 		return nil, err
 	}
 	sc.closers = append(sc.closers, producer.Close)
-	st, err := store.New(versions.New(rdb, cfg.KafkaTopic), producer, kafka.NewReader(kcfg, adm), kcfg,
+	st, err := store.New(versions.New(rdb, cfg.KafkaTopic), producer, kafka.NewReader(kcfg, admCl), kcfg,
 		store.Options{
 			Topic:           cfg.KafkaTopic,
 			Lease:           cfg.AppendLease,

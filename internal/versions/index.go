@@ -189,12 +189,20 @@ type Stream struct {
 }
 
 // Lookup returns a stream's entry; found is false when the index has none.
+// It returns ErrNoIndex when the stream's slot has lost its epoch, so that
+// a lost index never reads as a missing stream.
 func (ix *Index) Lookup(ctx context.Context, stream string) (s Stream, found bool, err error) {
 	sk := ix.keys.stream(stream)
-	m, err := ix.rdb.HMGet(ctx, sk.meta, "v", "p", "o").Result()
-	if err != nil {
+	pipe := ix.rdb.Pipeline()
+	meta := pipe.HMGet(ctx, sk.meta, "v", "p", "o")
+	epoch := pipe.Exists(ctx, sk.epoch)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return Stream{}, false, fmt.Errorf("lookup: %w", err)
 	}
+	if epoch.Val() == 0 {
+		return Stream{}, false, ErrNoIndex
+	}
+	m := meta.Val()
 	if m[0] == nil {
 		return Stream{Name: stream}, false, nil
 	}
