@@ -560,9 +560,14 @@ func (x *SubscribeRequest) GetGroup() string {
 
 // Position is where a record lives in the topic.
 type Position struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset    int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	// Set on a delivery replayed from the group's parked deliveries (see
+	// ReplayParked): partition and offset are then the delivery's place in
+	// the group's replay log, while its events keep their own positions in
+	// the topic. Ack and nack such a delivery with this position as is.
+	Replayed      bool `protobuf:"varint,3,opt,name=replayed,proto3" json:"replayed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -609,6 +614,13 @@ func (x *Position) GetOffset() int64 {
 		return x.Offset
 	}
 	return 0
+}
+
+func (x *Position) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
 }
 
 // ReadStreamRequest reads a range of one stream.
@@ -1586,10 +1598,11 @@ const file_eventstore_proto_rawDesc = "" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\"R\n" +
 	"\x10SubscribeRequest\x12(\n" +
 	"\x10from_sequence_id\x18\x01 \x01(\x03R\x0efromSequenceId\x12\x14\n" +
-	"\x05group\x18\x02 \x01(\tR\x05group\"@\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\"\\\n" +
 	"\bPosition\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
-	"\x06offset\x18\x02 \x01(\x03R\x06offset\"\xad\x01\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x1a\n" +
+	"\breplayed\x18\x03 \x01(\bR\breplayed\"\xad\x01\n" +
 	"\x11ReadStreamRequest\x12\x1f\n" +
 	"\vstream_name\x18\x01 \x01(\tR\n" +
 	"streamName\x12!\n" +

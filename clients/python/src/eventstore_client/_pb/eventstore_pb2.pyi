@@ -94,12 +94,14 @@ class SubscribeRequest(_message.Message):
     def __init__(self, from_sequence_id: _Optional[int] = ..., group: _Optional[str] = ...) -> None: ...
 
 class Position(_message.Message):
-    __slots__ = ("partition", "offset")
+    __slots__ = ("partition", "offset", "replayed")
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     partition: int
     offset: int
-    def __init__(self, partition: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, partition: _Optional[int] = ..., offset: _Optional[int] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class ReadStreamRequest(_message.Message):
     __slots__ = ("stream_name", "from_version", "max_count", "direction")
