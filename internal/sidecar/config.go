@@ -13,6 +13,16 @@ import (
 type Config struct {
 	// GRPCAddr is where the gRPC service listens.
 	GRPCAddr string `env:"GRPC_ADDR, default=127.0.0.1:50051"`
+	// HealthAddr is a second gRPC listener that serves only the standard
+	// health service, for probes that cannot reach loopback (the kubelet's).
+	// Empty, the default, disables it.
+	HealthAddr string `env:"HEALTH_ADDR"`
+	// HealthInterval is how often Kafka and Redis are checked for the
+	// health service and /readyz; 0 takes the default.
+	HealthInterval time.Duration `env:"HEALTH_INTERVAL, default=2s"`
+	// MetricsAddr serves /metrics, /healthz and /readyz over HTTP; empty
+	// disables it.
+	MetricsAddr string `env:"METRICS_ADDR, default=127.0.0.1:9090"`
 
 	// KafkaBrokers are the seed brokers, comma separated. Empty together
 	// with RedisURL runs the embedded broker and Redis.
@@ -118,6 +128,9 @@ func (c Config) Validate() error {
 	case "json", "text", "auto":
 	default:
 		bad("LOG_FORMAT", "must be json, text or auto, got %q", c.LogFormat)
+	}
+	if c.HealthInterval < 0 {
+		bad("HEALTH_INTERVAL", "must not be negative, got %s", c.HealthInterval)
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/term"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/eventsidecar/sidecar/internal/embedded"
 	"github.com/eventsidecar/sidecar/internal/grpcsvc"
@@ -40,6 +39,8 @@ type Sidecar struct {
 	served chan error
 	// Store is the event store behind the service.
 	Store *store.Store
+	// ops are the readiness checks and the operator endpoints.
+	ops *operations
 
 	stopSubs context.CancelFunc
 	// closers run in reverse order after the server stopped.
@@ -154,7 +155,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 	sc.health = grpcsvc.New(st, log, subsCtx).Register(sc.srv)
 	sc.served = make(chan error, 1)
 	go func() { sc.served <- sc.srv.Serve(sc.lis) }()
-	sc.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	if err := sc.startOperations(rdb, adm); err != nil {
+		sc.srv.Stop()
+		return nil, err
+	}
 	log.Info("sidecar listening", "addr", sc.lis.Addr().String(), "topic", cfg.KafkaTopic, "embedded", cfg.Embedded())
 	return sc, nil
 }
@@ -187,7 +191,9 @@ func (sc *Sidecar) Shutdown() {
 	sc.log.Info("shutting down", "budget", sc.cfg.ShutdownTimeout)
 	deadline := time.Now().Add(sc.cfg.ShutdownTimeout)
 
-	// Report NOT_SERVING first so that probes stop sending traffic.
+	// Report NOT_SERVING first so that probes stop sending traffic, and
+	// end the checks that would report anything else.
+	sc.ops.readiness.close()
 	sc.health.Shutdown()
 	// Subscriptions never end on their own; end them so that the graceful
 	// stop waits only for appends in flight.
