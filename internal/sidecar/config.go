@@ -13,6 +13,10 @@ import (
 type Config struct {
 	// GRPCAddr is where the gRPC service listens.
 	GRPCAddr string `env:"GRPC_ADDR, default=127.0.0.1:50051"`
+	// HTTPAddr is where the same service is served as JSON over HTTP (the
+	// Connect protocol), for clients without gRPC such as PHP. Empty
+	// disables it.
+	HTTPAddr string `env:"HTTP_ADDR, default=127.0.0.1:8080"`
 	// HealthAddr is a second gRPC listener that serves only the standard
 	// health service, for probes that cannot reach loopback (the kubelet's).
 	// Empty, the default, disables it.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -36,6 +37,11 @@ type Sidecar struct {
 	lis    net.Listener
 	srv    *grpc.Server
 	health *health.Server
+	// httpLis and httpSrv serve the service as JSON over HTTP; nil when
+	// SIDECAR_HTTP_ADDR is empty.
+	httpLis net.Listener
+	httpSrv *http.Server
+	// served reports a server that stopped serving on its own.
 	served chan error
 	// Store is the event store behind the service.
 	Store *store.Store
@@ -56,7 +62,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	select {
 	case err := <-sc.served:
 		sc.Shutdown()
-		return fmt.Errorf("grpc server: %w", err)
+		return err
 	case <-ctx.Done():
 	}
 	sc.Shutdown()
@@ -149,15 +155,43 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 	if host, _, _ := net.SplitHostPort(cfg.GRPCAddr); !isLoopback(host) {
 		log.Warn("grpc listens beyond loopback; the contract has no authentication", "addr", cfg.GRPCAddr)
 	}
+	if sc.httpLis, err = listenHTTP(cfg, log); err != nil {
+		sc.lis.Close()
+		return nil, err
+	}
+	if sc.httpLis != nil {
+		// Closes the listener when the start fails; Shutdown closed it
+		// before otherwise.
+		sc.closers = append(sc.closers, func() { sc.httpLis.Close() })
+	}
 	subsCtx, stopSubs := context.WithCancel(context.Background())
 	sc.stopSubs = stopSubs
 	sc.srv = grpc.NewServer()
 	sc.health = grpcsvc.New(st, log, subsCtx).Register(sc.srv)
-	sc.served = make(chan error, 1)
-	go func() { sc.served <- sc.srv.Serve(sc.lis) }()
+	if sc.httpLis != nil {
+		if sc.httpSrv, err = newHTTPServer(sc.srv, log); err != nil {
+			sc.lis.Close()
+			sc.httpLis.Close()
+			return nil, err
+		}
+	}
+	sc.served = make(chan error, 2)
+	go func() {
+		if err := sc.srv.Serve(sc.lis); err != nil {
+			sc.served <- fmt.Errorf("grpc server: %w", err)
+		}
+	}()
 	if err := sc.startOperations(rdb, adm); err != nil {
 		sc.srv.Stop()
 		return nil, err
+	}
+	if sc.httpSrv != nil {
+		go func() {
+			if err := serveHTTP(sc.httpSrv, sc.httpLis); err != nil {
+				sc.served <- err
+			}
+		}()
+		log.Info("http listening", "addr", sc.httpLis.Addr().String())
 	}
 	log.Info("sidecar listening", "addr", sc.lis.Addr().String(), "topic", cfg.KafkaTopic, "embedded", cfg.Embedded())
 	return sc, nil
@@ -199,11 +233,25 @@ func (sc *Sidecar) Shutdown() {
 	// stop waits only for appends in flight.
 	sc.stopSubs()
 	done := make(chan struct{})
-	go func() { sc.srv.GracefulStop(); close(done) }()
+	go func() {
+		// Every HTTP call runs as a call of srv, and srv's graceful stop
+		// cancels those instead of waiting for them: stop the HTTP server
+		// first, which waits for its calls, then srv.
+		if sc.httpSrv != nil {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			_ = sc.httpSrv.Shutdown(ctx)
+			cancel()
+		}
+		sc.srv.GracefulStop()
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(time.Until(deadline)):
 		sc.log.Warn("in-flight calls outlived the shutdown budget, closing them")
+		if sc.httpSrv != nil {
+			sc.httpSrv.Close()
+		}
 		sc.srv.Stop()
 	}
 	sc.close()

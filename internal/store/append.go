@@ -52,51 +52,71 @@ func (s *Store) Append(ctx context.Context, req *eventstorepb.AppendRequest) (Ap
 	if err != nil {
 		return AppendResult{}, err
 	}
-	defer unlock()
-
-	res, err := s.reserve(ctx, req, keys)
+	res, deadline, err := s.reserve(ctx, req, keys)
 	if err != nil || res.Duplicate {
+		unlock()
 		return AppendResult{Version: res.LastVersion, Partition: res.Partition, Offset: -1,
 			Duplicate: res.Duplicate}, err
 	}
-	return s.write(ctx, res, events, keys)
+	result, commit, err := s.write(ctx, res, deadline, events, keys)
+	if commit == nil {
+		unlock()
+		return result, err
+	}
+	// The record is in Kafka and the lease still runs: the append is
+	// acknowledged now and its commit runs after the reply, holding the
+	// stream's lock so that this process's next append and reads of the
+	// stream wait for it. If the commit never happens, the lease expires
+	// and the next writer finds the record in the partition.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer unlock()
+		commit()
+	}()
+	return result, nil
 }
 
 // reserve obtains a reservation, waiting out the live leases of other
 // sidecars and resolving expired ones.
+// It also returns the lease's deadline, by this process's clock.
 func (s *Store) reserve(ctx context.Context, req *eventstorepb.AppendRequest,
-	keys []versions.EventKey) (versions.Reservation, error) {
+	keys []versions.EventKey) (versions.Reservation, time.Time, error) {
 	backoff := busyBackoffMin
 	for {
+		now := time.Now()
 		res, err := s.index.Reserve(ctx, versions.ReserveRequest{
 			Stream:    req.StreamName,
 			Expected:  req.ExpectedVersion,
 			Events:    keys,
 			Token:     uuid.NewString(),
-			Now:       time.Now(),
+			Now:       now,
 			Lease:     s.opts.Lease,
 			Partition: s.partitionFor(req.StreamName),
 		})
 		var expired *versions.ExpiredError
 		switch {
 		case err == nil:
-			return res, nil
+			return res, now.Add(s.opts.Lease), nil
 		case errors.Is(err, versions.ErrBusy):
 			if err := sleep(ctx, backoff); err != nil {
-				return res, err
+				return res, time.Time{}, err
 			}
 			backoff = min(2*backoff, busyBackoffMax)
 		case errors.As(err, &expired):
 			if err := s.resolve(ctx, expired.Reservation); err != nil {
-				return res, err
+				return res, time.Time{}, err
 			}
 		case errors.Is(err, versions.ErrNoIndex):
 			s.lostIndex()
-			return res, ErrRebuilding
+			return res, time.Time{}, ErrRebuilding
+		case s.isStreamLost(err):
+			return res, time.Time{}, unavailable("the version index lost stream %q; it is being repaired from the topic",
+				req.StreamName)
 		case isDomain(err):
-			return res, err
+			return res, time.Time{}, err
 		default:
-			return res, unavailable("redis: %v", err)
+			return res, time.Time{}, unavailable("redis: %v", err)
 		}
 	}
 }
@@ -104,8 +124,13 @@ func (s *Store) reserve(ctx context.Context, req *eventstorepb.AppendRequest,
 // write produces the reserved append and settles its reservation. It runs
 // detached from the caller's context: once a reservation exists, leaving
 // it unsettled would block the stream for a lease.
-func (s *Store) write(ctx context.Context, res versions.Reservation,
-	events []*eventstorepb.Event, keys []versions.EventKey) (AppendResult, error) {
+//
+// When the record landed well within the lease, write returns commit for
+// the caller to run after replying: the record is in the partition before
+// the lease ends, so whoever resolves the lease finds it even if the
+// commit never runs. Otherwise it commits before returning.
+func (s *Store) write(ctx context.Context, res versions.Reservation, deadline time.Time,
+	events []*eventstorepb.Event, keys []versions.EventKey) (_ AppendResult, commit func(), _ error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.DeliveryTimeout)
 	defer cancel()
 
@@ -120,43 +145,69 @@ func (s *Store) write(ctx context.Context, res versions.Reservation,
 	})
 	if err != nil {
 		s.release(ctx, res)
-		return AppendResult{}, err
+		return AppendResult{}, nil, err
 	}
 
 	offset, err := s.producer.Produce(ctx, rec)
+	settled := false
 	switch {
 	case err == nil:
 	case kafka.Rejected(err):
 		s.release(ctx, res)
-		return AppendResult{}, refused(err)
+		return AppendResult{}, nil, refused(err)
 	default:
 		s.log.Warn("append outcome unknown, resolving it against the partition",
 			"stream", res.Stream, "partition", res.Partition, "version", res.FirstVersion, "err", err)
 		found, rerr := s.settle(ctx, res)
 		if rerr != nil {
-			return AppendResult{}, unavailable("kafka: %v; the outcome is unknown, retry with the same event ids", err)
+			return AppendResult{}, nil, unavailable("kafka: %v; the outcome is unknown, retry with the same event ids", err)
 		}
 		if found < 0 {
-			return AppendResult{}, unavailable("kafka: %v; the append was not written", err)
+			return AppendResult{}, nil, unavailable("kafka: %v; the append was not written", err)
 		}
-		offset = found
+		offset, settled = found, true
+	}
+	last := res.FirstVersion + int64(res.Count) - 1
+	result := AppendResult{Version: last, Partition: res.Partition, Offset: offset}
+	if settled {
+		return result, nil, nil
 	}
 
+	if time.Until(deadline) > commitMargin {
+		return result, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), s.opts.DeliveryTimeout)
+			defer cancel()
+			_ = s.commit(ctx, res, offset, keys)
+		}, nil
+	}
+	if err := s.commit(ctx, res, offset, keys); err != nil {
+		return AppendResult{}, nil, err
+	}
+	return result, nil, nil
+}
+
+// commitMargin is how much of the lease must be left for an append to be
+// acknowledged before its commit.
+const commitMargin = time.Second
+
+// commit records the landed append in the index. Its error is for a caller
+// that has not replied yet: the append does not count.
+func (s *Store) commit(ctx context.Context, res versions.Reservation, offset int64, keys []versions.EventKey) error {
 	switch err := s.index.Commit(ctx, res, offset, keys); {
-	case err == nil, errors.Is(err, versions.ErrNoIndex):
-		// With the index lost, the rebuild reads this record: it landed
-		// before the rebuild's settle pass.
+	case err == nil, errors.Is(err, versions.ErrNoIndex), s.isStreamLost(err):
+		// With the index or the stream's keys lost, the rebuild or the
+		// repair reads this record: it landed before their settle pass.
+		return nil
 	case errors.Is(err, versions.ErrSuperseded):
 		s.log.Error("append landed after its lease was resolved; the record is superseded",
 			"stream", res.Stream, "partition", res.Partition, "offset", offset, "version", res.FirstVersion)
-		return AppendResult{}, unavailable("the append took longer than its lease and was not applied")
+		return unavailable("the append took longer than its lease and was not applied")
 	default:
 		// Kafka has the record; the next writer resolves the lease.
 		s.log.Warn("commit failed, the lease will be resolved by the next append",
 			"stream", res.Stream, "version", res.FirstVersion, "err", err)
+		return nil
 	}
-	last := res.FirstVersion + int64(res.Count) - 1
-	return AppendResult{Version: last, Partition: res.Partition, Offset: offset}, nil
 }
 
 func (s *Store) release(ctx context.Context, res versions.Reservation) {

@@ -49,3 +49,14 @@ func (l *streamLocks) unref(stream string, sl *streamLock) {
 	}
 	l.mu.Unlock()
 }
+
+// wait returns once no append of this process holds the stream, so that a
+// read sees every append this process acknowledged, commit included.
+func (l *streamLocks) wait(ctx context.Context, stream string) error {
+	unlock, err := l.lock(ctx, stream)
+	if err != nil {
+		return err
+	}
+	unlock()
+	return nil
+}
