@@ -11,6 +11,13 @@ import (
 
 // Producer writes appends to the event topic: acks from all in-sync
 // replicas, idempotent, into the partition each record names.
+//
+// A record in flight is abandoned when its delivery timeout or its
+// context ends, even when the broker may have written it: franz-go would
+// otherwise retry it until a response comes, for as long as the broker is
+// away, and write it after the append's lease let the stream move on. The
+// append protocol resolves an abandoned record against the partition, so
+// the duplicate-avoidance this gives up is not needed.
 type Producer struct {
 	cl *kgo.Client
 }
@@ -23,6 +30,7 @@ func NewProducer(c Config) (*Producer, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RecordDeliveryTimeout(c.DeliveryTimeout),
+		kgo.AllowIdempotentProduceCancellation(),
 		kgo.ProducerLinger(c.Linger),
 		kgo.ProducerBatchMaxBytes(16<<20),
 	)
