@@ -8,10 +8,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/eventsidecar/sidecar/internal/metrics"
 )
 
 // opsServer serves the operator endpoints over HTTP: /healthz (liveness:
@@ -73,6 +77,9 @@ func (o *opsServer) shutdown(ctx context.Context) {
 // the readiness checks behind the health service, the health-only gRPC
 // listener and the HTTP endpoints.
 type operations struct {
+	registry *prometheus.Registry
+	metrics  *metrics.Metrics
+
 	readiness *readiness
 	// healthSrv serves only the health service on SIDECAR_HEALTH_ADDR.
 	healthSrv *grpc.Server
@@ -80,15 +87,25 @@ type operations struct {
 	http      *opsServer
 }
 
+func newOperations() *operations {
+	reg, m := newRegistry()
+	return &operations{registry: reg, metrics: m}
+}
+
 // startOperations starts the readiness checks, the health listener and the
 // HTTP endpoints of sc, each when configured. What it starts is stopped by
 // sc's closers, after the gRPC server.
 func (sc *Sidecar) startOperations(rdb redis.UniversalClient, adm *kadm.Client) error {
 	cfg := sc.cfg
-	ops := &operations{
-		readiness: newReadiness(cfg.HealthInterval, sc.log, sc.health, sc.Store, rdb, adm, cfg.KafkaTopic),
+	ops := sc.ops
+	ops.readiness = newReadiness(cfg.HealthInterval, sc.log, sc.health, sc.Store, rdb, adm, cfg.KafkaTopic)
+	ops.readiness.onChange = func(ready bool) {
+		if ready {
+			ops.metrics.Ready.Set(1)
+		} else {
+			ops.metrics.Ready.Set(0)
+		}
 	}
-	sc.ops = ops
 
 	if cfg.HealthAddr != "" {
 		lis, err := net.Listen("tcp", cfg.HealthAddr)
@@ -105,7 +122,8 @@ func (sc *Sidecar) startOperations(rdb redis.UniversalClient, adm *kadm.Client) 
 	}
 
 	if cfg.MetricsAddr != "" {
-		h, err := startOps(cfg.MetricsAddr, sc.log, ops.readiness.Ready, nil)
+		h, err := startOps(cfg.MetricsAddr, sc.log, ops.readiness.Ready,
+			promhttp.HandlerFor(ops.registry, promhttp.HandlerOpts{}))
 		if err != nil {
 			return err
 		}
@@ -124,7 +142,7 @@ func (sc *Sidecar) startOperations(rdb redis.UniversalClient, adm *kadm.Client) 
 
 // MetricsAddr is the address of the HTTP endpoints, empty when disabled.
 func (sc *Sidecar) MetricsAddr() string {
-	if sc.ops == nil || sc.ops.http == nil {
+	if sc.ops.http == nil {
 		return ""
 	}
 	return sc.ops.http.Addr()
@@ -133,7 +151,7 @@ func (sc *Sidecar) MetricsAddr() string {
 // HealthAddr is the address of the health-only gRPC listener, empty when
 // disabled.
 func (sc *Sidecar) HealthAddr() string {
-	if sc.ops == nil || sc.ops.healthLis == nil {
+	if sc.ops.healthLis == nil {
 		return ""
 	}
 	return sc.ops.healthLis.Addr().String()
@@ -142,7 +160,7 @@ func (sc *Sidecar) HealthAddr() string {
 // Ready reports whether the sidecar is ready, and why not when it is not:
 // what the health service and /readyz answer.
 func (sc *Sidecar) Ready() (bool, string) {
-	if sc.ops == nil {
+	if sc.ops.readiness == nil {
 		return false, notStarted
 	}
 	return sc.ops.readiness.Ready()

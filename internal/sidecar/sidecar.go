@@ -125,7 +125,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 		return nil, err
 	}
 	sc.closers = append(sc.closers, producer.Close)
-	st, err := store.New(versions.New(rdb, cfg.KafkaTopic), producer, kafka.NewReader(kcfg, admCl), kcfg,
+	// The index closes after the store, which waits for its commits.
+	ix := versions.New(rdb, cfg.KafkaTopic)
+	sc.closers = append(sc.closers, ix.Close)
+	st, err := store.New(ix, producer, kafka.NewReader(kcfg, admCl), kcfg,
 		store.Options{
 			Topic:           cfg.KafkaTopic,
 			Lease:           cfg.AppendLease,

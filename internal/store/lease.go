@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventsidecar/sidecar/internal/kafka"
+	"github.com/eventsidecar/sidecar/internal/metrics"
 	"github.com/eventsidecar/sidecar/internal/versions"
 )
 
@@ -22,8 +23,10 @@ func (s *Store) resolve(ctx context.Context, res versions.Reservation) error {
 		return unavailable("resolving the expired lease of stream %q: %v", res.Stream, err)
 	}
 	if offset < 0 {
+		s.opts.Metrics.LeasesExpired.WithLabelValues(metrics.ResolutionReleased).Inc()
 		s.log.Info("expired lease released: its record never landed", "stream", res.Stream, "version", res.FirstVersion)
 	} else {
+		s.opts.Metrics.LeasesExpired.WithLabelValues(metrics.ResolutionCommitted).Inc()
 		s.log.Info("expired lease committed: its record landed", "stream", res.Stream,
 			"version", res.FirstVersion, "offset", offset)
 	}

@@ -64,6 +64,7 @@ func (s *Store) Rebuild(ctx context.Context) error {
 // finds into the index, then waits for appends that may have been in flight
 // when the index was lost, reads those too, and writes a new epoch.
 func (s *Store) rebuild(ctx context.Context) error {
+	defer s.measureRebuild()()
 	started := time.Now()
 	f := newFold(s)
 	ends, err := s.reader.EndOffsets(ctx)
@@ -157,6 +158,7 @@ func (f *fold) add(ctx context.Context, r *kgo.Record) error {
 	}
 	f.versions[a.StreamName] = a.FirstVersion + int64(len(a.Events)) - 1
 	f.records++
+	f.s.opts.Metrics.IndexRebuildRecords.Inc()
 
 	u := f.pending[a.StreamName]
 	if u == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventsidecar/sidecar/internal/kafka"
+	"github.com/eventsidecar/sidecar/internal/metrics"
 	"github.com/eventsidecar/sidecar/internal/versions"
 )
 
@@ -37,6 +38,9 @@ type Options struct {
 	Limits Limits
 	// Logger receives lifecycle and retry logs. Default slog.Default().
 	Logger *slog.Logger
+	// Metrics receives the store's metrics. Default: metrics registered
+	// nowhere.
+	Metrics *metrics.Metrics
 }
 
 func (o Options) withDefaults() Options {
@@ -54,6 +58,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New(nil)
 	}
 	o.Limits = o.Limits.withDefaults()
 	return o

@@ -34,15 +34,19 @@ var (
 // Index is the version index of one topic in Redis. It is safe for
 // concurrent use.
 type Index struct {
-	rdb  redis.UniversalClient
-	keys keys
+	rdb   redis.UniversalClient
+	keys  keys
+	batch *batcher
 }
 
 // New returns the index of topic in rdb. rdb may be a single node, a
-// failover client or a cluster.
+// failover client or a cluster. Close it to stop its pipelining.
 func New(rdb redis.UniversalClient, topic string) *Index {
-	return &Index{rdb: rdb, keys: newKeys(topic)}
+	return &Index{rdb: rdb, keys: newKeys(topic), batch: newBatcher(rdb)}
 }
+
+// Close waits for the script calls in flight. It does not close rdb.
+func (ix *Index) Close() { ix.batch.close() }
 
 // EventKey identifies an event for deduplication: its id and a hash of its
 // content.
@@ -90,7 +94,7 @@ func (ix *Index) Reserve(ctx context.Context, req ReserveRequest) (Reservation, 
 	for _, e := range req.Events {
 		args = append(args, e.ID, e.Hash)
 	}
-	reply, err := reserveScript.Run(ctx, ix.rdb, sk.list(), args...).StringSlice()
+	reply, err := ix.batch.run(ctx, reserveScript, sk.list(), args...).StringSlice()
 	if err != nil {
 		return Reservation{}, fmt.Errorf("reserve: %w", err)
 	}
@@ -155,7 +159,7 @@ func (ix *Index) Commit(ctx context.Context, r Reservation, offset int64, events
 	for _, e := range events {
 		args = append(args, e.ID, e.Hash)
 	}
-	reply, err := commitScript.Run(ctx, ix.rdb, sk.list(), args...).Text()
+	reply, err := ix.batch.run(ctx, commitScript, sk.list(), args...).Text()
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -174,7 +178,7 @@ func (ix *Index) Commit(ctx context.Context, r Reservation, offset int64, events
 // topic. Releasing a reservation that is gone already is not an error.
 func (ix *Index) Release(ctx context.Context, r Reservation) error {
 	sk := ix.keys.stream(r.Stream)
-	if err := releaseScript.Run(ctx, ix.rdb, []string{sk.meta}, r.Token).Err(); err != nil {
+	if err := ix.batch.run(ctx, releaseScript, []string{sk.meta}, r.Token).Err(); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
 	return nil
