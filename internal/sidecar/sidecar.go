@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/term"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -72,7 +73,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // Start connects to (or embeds) Kafka and Redis, makes the topic and the
 // index ready, and starts serving gRPC.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err error) {
-	sc = &Sidecar{cfg: cfg, log: log}
+	sc = &Sidecar{cfg: cfg, log: log, ops: newOperations()}
 	defer func() {
 		if err != nil {
 			sc.close()
@@ -108,6 +109,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 		Logger:          log,
 		DeliveryTimeout: cfg.DeliveryTimeout,
 		Linger:          cfg.ProduceLinger,
+		Extra:           []kgo.Opt{sc.ops.produceHook()},
 	}
 	admCl, err := kafka.NewAdminClient(kcfg)
 	if err != nil {
@@ -135,6 +137,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 			DeliveryTimeout: cfg.DeliveryTimeout,
 			RebuildSettle:   settle,
 			Logger:          log,
+			Metrics:         sc.ops.metrics,
 			Limits: store.Limits{
 				MaxStreamNameBytes: cfg.MaxStreamNameBytes,
 				MaxEventBytes:      cfg.MaxEventBytes,
@@ -169,7 +172,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 	}
 	subsCtx, stopSubs := context.WithCancel(context.Background())
 	sc.stopSubs = stopSubs
-	sc.srv = grpc.NewServer()
+	sc.srv = grpc.NewServer(sc.ops.serverOptions()...)
 	sc.health = grpcsvc.New(st, log, subsCtx).Register(sc.srv)
 	if sc.httpLis != nil {
 		if sc.httpSrv, err = newHTTPServer(sc.srv, log); err != nil {
