@@ -263,6 +263,88 @@ func TestProduceWithoutResponseEndsWithinTheLease(t *testing.T) {
 	}
 }
 
+func TestUnknownOutcomeIsResolvedAgainstThePartition(t *testing.T) {
+	t.Run("applied, answered with a timeout", func(t *testing.T) {
+		r := newRig(t, store.Options{})
+		// REQUEST_TIMED_OUT on produce: the broker appends, then answers
+		// that it timed out, on every attempt.
+		h := r.kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: -1})
+		first := appendReq("timed-out", 0, "a", "b")
+		res, err := appendWithin(t, r.store, 30*time.Second, first)
+		if err != nil || res.Version != 2 {
+			t.Fatalf("append: version %d, %v; want 2 found in the partition", res.Version, err)
+		}
+		h.Remove()
+		r.wantIndex(t, "timed-out", 2, res.Offset)
+		second := appendReq("timed-out", 2, "c")
+		if res := mustAppend(t, r.store, second); res.Version != 3 {
+			t.Fatalf("version %d, want 3", res.Version)
+		}
+		r.wantTopic(t, first, second)
+	})
+
+	t.Run("applied, response lost", func(t *testing.T) {
+		r := newRig(t, store.Options{})
+		// The producer's requests (acks=all) are dropped; the first one is
+		// applied through another client (acks=1), as if the broker had
+		// written it and the response had been lost.
+		injector, err := kgo.NewClient(kgo.SeedBrokers(r.kcfg.Brokers...), kgo.RequiredAcks(kgo.LeaderAck()),
+			kgo.DisableIdempotentWrite())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer injector.Close()
+		applied := make(chan error, 1)
+		var once atomic.Bool
+		r.kc.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+			r.kc.KeepControl()
+			req := kreq.(*kmsg.ProduceRequest)
+			if req.Acks != -1 {
+				return nil, nil, false
+			}
+			if once.CompareAndSwap(false, true) {
+				cp := *req
+				cp.Acks = 1
+				go func() {
+					resp, err := injector.Request(context.Background(), &cp)
+					if err == nil {
+						err = kerr.ErrorForCode(resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode)
+					}
+					applied <- err
+				}()
+			}
+			return nil, errors.New("connection lost"), true
+		})
+		first := appendReq("lost-response", 0, "a")
+		res, err := appendWithin(t, r.store, 30*time.Second, first)
+		if aerr := <-applied; aerr != nil {
+			t.Fatalf("applying the first request: %v", aerr)
+		}
+		if err != nil || res.Version != 1 {
+			t.Fatalf("append: version %d, %v; want 1 found in the partition", res.Version, err)
+		}
+		r.wantIndex(t, "lost-response", 1, res.Offset)
+		r.wantTopic(t, first)
+	})
+
+	t.Run("not applied", func(t *testing.T) {
+		r := newRig(t, store.Options{})
+		h := r.kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotLeaderForPartition, Count: -1})
+		_, err := appendWithin(t, r.store, 30*time.Second, appendReq("not-applied", 0, "a"))
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("append error %v, want unavailable", err)
+		}
+		h.Remove()
+		// Released at once: a reservation left behind would block this
+		// append for the lease of an hour.
+		retry := appendReq("not-applied", 0, "a")
+		if res := mustAppend(t, r.store, retry); res.Version != 1 {
+			t.Fatalf("version %d, want 1", res.Version)
+		}
+		r.wantTopic(t, retry)
+	})
+}
+
 // reserveAndDie reserves versions for req as a sidecar would, with a
 // lease that ran out already, and never commits: the sidecar died.
 func (r *rig) reserveAndDie(t *testing.T, req *eventstorepb.AppendRequest) versions.Reservation {
@@ -271,15 +353,23 @@ func (r *rig) reserveAndDie(t *testing.T, req *eventstorepb.AppendRequest) versi
 	for i, e := range req.Events {
 		keys[i] = versions.EventKey{ID: e.EventId, Hash: "dead-" + e.EventId}
 	}
-	res, err := r.index.Reserve(t.Context(), versions.ReserveRequest{
-		Stream: req.StreamName, Expected: req.ExpectedVersion, Events: keys,
-		Token: fmt.Sprintf("dead-%s-%d", req.StreamName, req.ExpectedVersion),
-		Now:   time.Now().Add(-2 * time.Minute), Lease: time.Minute,
-	})
-	if err != nil {
-		t.Fatalf("reserve: %v", err)
+	for {
+		res, err := r.index.Reserve(t.Context(), versions.ReserveRequest{
+			Stream: req.StreamName, Expected: req.ExpectedVersion, Events: keys,
+			Token: fmt.Sprintf("dead-%s-%d", req.StreamName, req.ExpectedVersion),
+			Now:   time.Now().Add(-2 * time.Minute), Lease: time.Minute,
+		})
+		if errors.Is(err, versions.ErrBusy) {
+			// The commit of the previous append, which runs after its
+			// reply, is not done yet.
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("reserve: %v", err)
+		}
+		return res
 	}
-	return res
 }
 
 // land produces the record a reservation's sidecar would have written.
