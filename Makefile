@@ -33,7 +33,7 @@ build: ## build the sidecar into .bin/sidecar
 	go build -o $(BIN)/sidecar ./cmd/sidecar
 
 .PHONY: test
-test: services-up build proto-check test-go test-python ## every test, on real Kafka and Redis
+test: services-up build proto-check test-go test-python test-php ## every test, on real Kafka and Redis
 
 .PHONY: test-go
 test-go: ## Go tests on the embedded and the real backends (needs services-up)
@@ -48,6 +48,15 @@ test-python: build ## Python client tests against the sidecar on real Kafka and 
 	scripts/python.sh venv
 	SIDECAR_BIN=$(BIN)/sidecar SIDECAR_KAFKA_BROKERS=127.0.0.1:$(KAFKA_PORT) \
 		SIDECAR_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 scripts/python.sh test
+
+.PHONY: php-deps
+php-deps: ## install Debian's PHP, phpunit and Laravel packages (a no-op when installed)
+	scripts/php.sh deps
+
+.PHONY: test-php
+test-php: build php-deps ## PHP client and Laravel example tests against the sidecar on real Kafka and Redis
+	SIDECAR_BIN=$(BIN)/sidecar SIDECAR_KAFKA_BROKERS=127.0.0.1:$(KAFKA_PORT) \
+		SIDECAR_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 scripts/php.sh test
 
 .PHONY: services-up
 services-up: ## start real Kafka and Redis on loopback (idempotent)
