@@ -33,7 +33,7 @@ build: ## build the sidecar into .bin/sidecar
 	go build -o $(BIN)/sidecar ./cmd/sidecar
 
 .PHONY: test
-test: services-up build proto-check test-go test-python test-php ## every test, on real Kafka and Redis
+test: services-up build proto-check test-go test-python test-php bench-smoke ## every test, on real Kafka and Redis
 
 .PHONY: test-go
 test-go: ## Go tests on the embedded and the real backends (needs services-up)
@@ -57,6 +57,33 @@ php-deps: ## install Debian's PHP, phpunit and Laravel packages (a no-op when in
 test-php: build php-deps ## PHP client and Laravel example tests against the sidecar on real Kafka and Redis
 	SIDECAR_BIN=$(BIN)/sidecar SIDECAR_KAFKA_BROKERS=127.0.0.1:$(KAFKA_PORT) \
 		SIDECAR_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 scripts/php.sh test
+
+BENCH_DIR := $(CURDIR)/.bench
+BENCH_FLAGS ?=
+BENCH_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo ' with uncommitted changes')
+BENCH := $(BIN)/bench --sidecar $(BIN)/sidecar --brokers 127.0.0.1:$(KAFKA_PORT) \
+	--redis redis://127.0.0.1:$(REDIS_PORT)/0 --work-dir $(BENCH_DIR) --commit "$(BENCH_COMMIT)"
+
+.PHONY: bench-build
+bench-build: build
+	go build -o $(BIN)/bench ./cmd/bench
+
+.PHONY: bench
+bench: services-up bench-build ## benchmark the sidecar against raw franz-go and go-redis (about 10 minutes); table in .bench/bench.md
+	$(BENCH) --out $(BENCH_DIR)/bench.md $(BENCH_FLAGS)
+
+.PHONY: bench-smoke
+bench-smoke: services-up bench-build ## the whole benchmark at tiny sizes; fails when a row is missing
+	$(BENCH) --smoke --out $(BENCH_DIR)/smoke.md
+
+.PHONY: bench-profile
+bench-profile: services-up bench-build ## CPU profiles of an in-process sidecar under append and catch-up load, in .bench/profile
+	$(BENCH) --profile $(BENCH_DIR)/profile $(BENCH_FLAGS)
+	for f in $(BENCH_DIR)/profile/*.pprof; do \
+		go tool pprof -top -nodecount=60 -tagignore=side=client $$f > $${f%.pprof}.top.txt; \
+		go tool pprof -top -cum -nodecount=80 -tagignore=side=client $$f > $${f%.pprof}.cum.txt; \
+	done
+	@echo "profiles and their summaries are in $(BENCH_DIR)/profile"
 
 .PHONY: services-up
 services-up: ## start real Kafka and Redis on loopback (idempotent)
