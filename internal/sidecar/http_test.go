@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventsidecar/sidecar/internal/sidecar"
 	"github.com/eventsidecar/sidecar/internal/testenv"
 )
 
@@ -84,6 +85,30 @@ func jsonEvent(typ, data string) map[string]any {
 		"eventType": typ,
 		"data":      base64.StdEncoding.EncodeToString([]byte(data)),
 		"metadata":  `{"schema_version":1}`,
+	}
+}
+
+// streamFrames reads the envelopes of a Connect stream and sends each to
+// frames, the end-of-stream one last; the channel closes when the body
+// ends.
+func streamFrames(r io.Reader, frames chan<- map[string]any) {
+	defer close(frames)
+	br := bufio.NewReader(r)
+	for {
+		var head [5]byte
+		if _, err := io.ReadFull(br, head[:]); err != nil {
+			return
+		}
+		payload := make([]byte, binary.BigEndian.Uint32(head[1:]))
+		if _, err := io.ReadFull(br, payload); err != nil {
+			return
+		}
+		var m map[string]any
+		if err := json.Unmarshal(payload, &m); err != nil {
+			return
+		}
+		m["_end"] = head[0]&0x02 != 0
+		frames <- m
 	}
 }
 
@@ -247,5 +272,52 @@ func TestHTTPDisabled(t *testing.T) {
 	cfg.HTTPAddr = ""
 	if addr := testenv.Start(t, cfg).HTTPAddr(); addr != "" {
 		t.Fatalf("HTTPAddr is %q with SIDECAR_HTTP_ADDR empty", addr)
+	}
+}
+
+// A subscription over HTTP must end cleanly at shutdown: the HTTP server
+// stops before the gRPC server, whose graceful stop would cut it off.
+func TestHTTPShutdownEndsSubscriptions(t *testing.T) {
+	cfg := testenv.Config(t, testenv.Backend{Name: "embedded"})
+	cfg.HTTPAddr = "127.0.0.1:0"
+	sc, err := sidecar.Start(t.Context(), cfg, testenv.Logger(t))
+	if err != nil {
+		t.Fatalf("start sidecar: %v", err)
+	}
+	url := "http://" + sc.HTTPAddr() + "/eventstore.EventStoreService/"
+	if status, body := postJSON(t, url+"AppendToStream", map[string]any{"streamName": "http-sub",
+		"expectedVersion": 0, "events": []any{jsonEvent("Submitted", `{}`)}}); status != http.StatusOK {
+		sc.Shutdown()
+		t.Fatalf("append answered %d: %s", status, body)
+	}
+
+	msg := []byte(`{"fromSequenceId":0}`)
+	frame := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(msg)))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"SubscribeToAll",
+		bytes.NewReader(append(frame, msg...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/connect+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		sc.Shutdown()
+		t.Fatalf("POST SubscribeToAll: %v", err)
+	}
+	defer resp.Body.Close()
+	frames := make(chan map[string]any, 16)
+	go streamFrames(resp.Body, frames)
+	if first := <-frames; first == nil || first["_end"] == true || first["aggregateId"] != "http-sub" {
+		sc.Shutdown()
+		t.Fatalf("first frame is %v, want the event of http-sub", first)
+	}
+
+	sc.Shutdown()
+	var last map[string]any
+	for f := range frames {
+		last = f
+	}
+	if last == nil || last["_end"] != true || last["error"] != nil {
+		t.Fatalf("the subscription ended with %v, want a clean end of stream", last)
 	}
 }
