@@ -83,6 +83,16 @@ bench-profile: services-up bench-build ## CPU profiles of an in-process sidecar 
 		go tool pprof -top -nodecount=60 -tagignore=side=client $$f > $${f%.pprof}.top.txt; \
 		go tool pprof -top -cum -nodecount=80 -tagignore=side=client $$f > $${f%.pprof}.cum.txt; \
 	done
+	for f in $(BENCH_DIR)/profile/*.trace; do \
+		for kind in sync sched net; do \
+			go tool trace -pprof=$$kind $$f > $${f%.trace}.$$kind.pb; \
+		done; \
+		for kind in sync sched; do \
+			go tool pprof -top -cum -nodecount=60 -focus=AppendToStream_Handler $${f%.trace}.$$kind.pb \
+				> $${f%.trace}.$$kind.txt 2>/dev/null; \
+		done; \
+		go tool pprof -top -cum -nodecount=60 $${f%.trace}.net.pb > $${f%.trace}.net.txt 2>/dev/null; \
+	done
 	@echo "profiles and their summaries are in $(BENCH_DIR)/profile"
 
 .PHONY: services-up

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
@@ -22,9 +23,14 @@ import (
 // profileLevels are the writer counts profiled: those of the targets.
 var profileLevels = []int{addedP50Writers, targetWritersRatio}
 
+// traceDuration is how long each level is traced: traces are large.
+const traceDuration = 2 * time.Second
+
 // Profile runs the sidecar inside this process and writes CPU profiles
 // to dir: append-<writers>.pprof for the append loop at each profiled
-// level and catchup.pprof for a catch-up subscription. Everything the
+// level and catchup.pprof for a catch-up subscription, and an execution
+// trace of each level, append-<writers>.trace, which shows where an
+// append waits (go tool trace -pprof=sync, net or sched). Everything the
 // harness does as the sidecar's client runs under the pprof label
 // side=client. The report holds the figures seen while profiling.
 func Profile(ctx context.Context, cfg Config, dir string) (*Report, error) {
@@ -89,6 +95,13 @@ func (h *harness) profileClient(ctx context.Context, addr, topic, dir string) er
 			return err
 		}
 		h.rep.add(fmt.Sprintf("append, %s, profiled: sidecar", writers(n)), throughput(&t.run, "events")+" · "+file)
+
+		var traced run
+		file = filepath.Join(dir, fmt.Sprintf("append-%d.trace", n))
+		if err := executionTrace(file, func() { traced.loop(ctx, n, traceDuration, t.fn) }); err != nil {
+			return err
+		}
+		h.rep.add(fmt.Sprintf("append, %s, traced: sidecar", writers(n)), throughput(&traced, "events")+" · "+file)
 	}
 
 	// The catch-up reads the profile topic from the start: the appends
@@ -123,6 +136,21 @@ func cpuProfile(file string, fn func()) error {
 	}
 	fn()
 	pprof.StopCPUProfile()
+	return nil
+}
+
+// executionTrace writes an execution trace of fn to file.
+func executionTrace(file string, fn func()) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := trace.Start(f); err != nil {
+		return err
+	}
+	fn()
+	trace.Stop()
 	return nil
 }
 

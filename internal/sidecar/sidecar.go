@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -51,7 +52,8 @@ type Sidecar struct {
 
 	stopSubs context.CancelFunc
 	// closers run in reverse order after the server stopped.
-	closers []func()
+	closers      []func()
+	shutdownOnce sync.Once
 }
 
 // Run starts the sidecar and serves until ctx ends, then shuts down.
@@ -224,12 +226,25 @@ func ensureTopic(ctx context.Context, log *slog.Logger, cfg Config, adm *kadm.Cl
 	return partitions, err
 }
 
-// Shutdown stops the sidecar in order, each step bounded by what is left
-// of the shutdown budget, then closes the store, the producer (every append
-// has its acknowledgement by then) and the clients, last opened first.
-func (sc *Sidecar) Shutdown() {
+// closeReserve is the part of a shutdown budget kept for closing the store
+// and the clients once the calls in flight are done.
+func closeReserve(budget time.Duration) time.Duration {
+	return min(2*time.Second, budget/4)
+}
+
+// Shutdown stops the sidecar in one ordered sequence that ends within
+// SIDECAR_SHUTDOWN_TIMEOUT: report not ready, end subscriptions, stop
+// accepting calls and wait for the appends in flight, then close the store
+// (which waits for commits after replies), the producer (every append has
+// its acknowledgement by then) and the clients, last opened first. Each
+// wait is bounded by what is left of the budget; closing keeps a reserve of
+// it. Later calls wait for the first to finish and do nothing.
+func (sc *Sidecar) Shutdown() { sc.shutdownOnce.Do(sc.shutdown) }
+
+func (sc *Sidecar) shutdown() {
 	sc.log.Info("shutting down", "budget", sc.cfg.ShutdownTimeout)
 	deadline := time.Now().Add(sc.cfg.ShutdownTimeout)
+	callsDeadline := deadline.Add(-closeReserve(sc.cfg.ShutdownTimeout))
 
 	// Report NOT_SERVING first so that probes stop sending traffic, and
 	// end the checks that would report anything else.
@@ -244,7 +259,7 @@ func (sc *Sidecar) Shutdown() {
 		// cancels those instead of waiting for them: stop the HTTP server
 		// first, which waits for its calls, then srv.
 		if sc.httpSrv != nil {
-			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			ctx, cancel := context.WithDeadline(context.Background(), callsDeadline)
 			_ = sc.httpSrv.Shutdown(ctx)
 			cancel()
 		}
@@ -253,15 +268,25 @@ func (sc *Sidecar) Shutdown() {
 	}()
 	select {
 	case <-done:
-	case <-time.After(time.Until(deadline)):
+	case <-time.After(time.Until(callsDeadline)):
 		sc.log.Warn("in-flight calls outlived the shutdown budget, closing them")
 		if sc.httpSrv != nil {
 			sc.httpSrv.Close()
 		}
 		sc.srv.Stop()
 	}
-	sc.close()
-	sc.log.Info("sidecar stopped")
+
+	// Appends cut off by Stop may still be producing; closing the clients
+	// under them fails them without an acknowledgement, and their leases
+	// are resolved by the next writer.
+	closed := make(chan struct{})
+	go func() { sc.close(); close(closed) }()
+	select {
+	case <-closed:
+		sc.log.Info("sidecar stopped")
+	case <-time.After(time.Until(deadline)):
+		sc.log.Warn("closing the store and clients outlived the shutdown budget, leaving them")
+	}
 }
 
 func (sc *Sidecar) close() {
