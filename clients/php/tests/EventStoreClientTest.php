@@ -98,7 +98,10 @@ final class EventStoreClientTest extends TestCase
         $events = $this->client->readStream($stream);
         self::assertCount(2, $events);
         [$a, $b] = $events;
-        self::assertSame([$first->eventId, $stream, 'ContentSubmitted', 1], [$a->eventId, $a->streamName, $a->eventType, $a->version]);
+        self::assertSame(
+            [$first->eventId, $stream, 'ContentSubmitted', 1],
+            [$a->eventId, $a->streamName, $a->eventType, $a->version],
+        );
         self::assertSame(['text' => "h\u{e9}llo \"world\""], $a->decodedData());
         self::assertSame(['request_id' => 'r-1'], $a->decodedMetadata());
         self::assertGreaterThan(0, $a->createdAt);

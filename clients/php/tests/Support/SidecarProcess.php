@@ -69,7 +69,8 @@ final class SidecarProcess
         $env['SIDECAR_LOG_FORMAT'] = 'json';
 
         $log = $dir . '/sidecar.log';
-        $process = proc_open([$binary], [0 => ['file', '/dev/null', 'r'], 1 => ['file', $log, 'a'], 2 => ['file', $log, 'a']], $pipes, null, $env);
+        $io = [0 => ['file', '/dev/null', 'r'], 1 => ['file', $log, 'a'], 2 => ['file', $log, 'a']];
+        $process = proc_open([$binary], $io, $pipes, null, $env);
         if ($process === false) {
             throw new \RuntimeException("cannot start $binary");
         }

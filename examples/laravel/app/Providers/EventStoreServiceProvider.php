@@ -16,10 +16,14 @@ final class EventStoreServiceProvider extends ServiceProvider
 {
     public function register(): void
     {
-        $this->app->singleton(EventStoreClient::class, static fn (Application $app): EventStoreClient => new EventStoreClient(
-            (string) $app['config']->get('eventstore.url'),
-            (float) $app['config']->get('eventstore.timeout'),
-            (float) $app['config']->get('eventstore.connect_timeout'),
-        ));
+        $this->app->singleton(EventStoreClient::class, static function (Application $app): EventStoreClient {
+            $config = $app['config'];
+
+            return new EventStoreClient(
+                (string) $config->get('eventstore.url'),
+                (float) $config->get('eventstore.timeout'),
+                (float) $config->get('eventstore.connect_timeout'),
+            );
+        });
     }
 }

@@ -29,7 +29,9 @@ final class ContentTest extends TestCase
     /** @return array<string, mixed> the 202 answer */
     private function submit(string $content = 'Alice met Bob in Paris.'): array
     {
-        return $this->postJson('/content', ['content' => $content, 'author_id' => 'author-7'], ['X-Request-Id' => 'req-42'])
+        $body = ['content' => $content, 'author_id' => 'author-7'];
+
+        return $this->postJson('/content', $body, ['X-Request-Id' => 'req-42'])
             ->assertStatus(202)
             ->json();
     }
