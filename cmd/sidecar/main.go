@@ -25,7 +25,8 @@ import (
 // cli is the command tree. Each command is a struct with a Run method, in
 // a file named after it.
 type cli struct {
-	Serve serveCmd `cmd:"" default:"1" help:"Serve the gRPC contract (the default command)."`
+	Serve  serveCmd  `cmd:"" default:"1" help:"Serve the gRPC contract (the default command)."`
+	Verify verifyCmd `cmd:"" help:"Check the event topic and the version index against the store's invariants."`
 }
 
 // env is what every command's Run receives: the validated configuration

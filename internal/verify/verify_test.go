@@ -1,0 +1,303 @@
+package verify_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventsidecar/sidecar/internal/kafka"
+	"github.com/eventsidecar/sidecar/internal/store"
+	"github.com/eventsidecar/sidecar/internal/testenv"
+	"github.com/eventsidecar/sidecar/internal/verify"
+	"github.com/eventsidecar/sidecar/internal/versions"
+	"github.com/eventsidecar/sidecar/proto/eventstorepb"
+)
+
+const topic = "events"
+
+// cluster starts a one-broker kfake with a two-partition event topic.
+func cluster(t *testing.T) kafka.Config {
+	t.Helper()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	kcfg := kafka.Config{Brokers: kc.ListenAddrs(), Topic: topic}
+	cl, err := kafka.NewAdminClient(kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	_, err = kafka.EnsureTopic(t.Context(), kadm.NewClient(cl), kafka.TopicSpec{Name: topic, Partitions: 2, ReplicationFactor: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kcfg
+}
+
+// rec is a record to write by hand, one event per id.
+type rec struct {
+	stream    string
+	partition int32
+	first     int64
+	ids       []string
+	// version, when set, is the version written into every event instead
+	// of its place in the record.
+	version int64
+	// raw, when set, is written as the record's value as is.
+	raw []byte
+	// foreign leaves out the store's headers.
+	foreign bool
+}
+
+func write(t *testing.T, kcfg kafka.Config, recs ...rec) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kcfg.Brokers...), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i, r := range recs {
+		a := &eventstorepb.RecordedAppend{StreamName: r.stream, FirstVersion: r.first, Token: fmt.Sprintf("token-%d", i)}
+		for j, id := range r.ids {
+			v := r.first + int64(j)
+			if r.version != 0 {
+				v = r.version
+			}
+			a.Events = append(a.Events, &eventstorepb.Event{EventId: id, EventType: "E", AggregateId: r.stream,
+				AggregateVersion: v})
+		}
+		kr, err := kafka.NewRecord(topic, r.partition, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.raw != nil {
+			kr.Value = r.raw
+		}
+		if r.foreign {
+			kr.Headers = nil
+		}
+		if err := cl.ProduceSync(t.Context(), kr).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func run(t *testing.T, opts verify.Options) *verify.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	opts.Logger = testenv.Logger(t)
+	rep, err := verify.Run(ctx, opts)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	return rep
+}
+
+func TestTopicProblems(t *testing.T) {
+	tests := []struct {
+		name    string
+		recs    []rec
+		want    map[verify.Kind]int
+		foreign int
+	}{
+		{"healthy", []rec{{stream: "a", first: 1, ids: []string{"x", "y"}}, {stream: "a", first: 3, ids: []string{"z"}}}, nil, 0},
+		{"gap", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "a", first: 4, ids: []string{"y"}}},
+			map[verify.Kind]int{verify.Gap: 1}, 0},
+		{"gap filled late", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "a", first: 3, ids: []string{"z"}},
+			{stream: "a", first: 2, ids: []string{"y"}}}, map[verify.Kind]int{verify.OutOfOrder: 1}, 0},
+		{"same append twice", []rec{{stream: "a", first: 1, ids: []string{"x", "y"}}, {stream: "a", first: 1, ids: []string{"x", "y"}}},
+			map[verify.Kind]int{verify.DuplicateVersion: 1}, 0},
+		{"superseded", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "a", first: 1, ids: []string{"other"}}},
+			map[verify.Kind]int{verify.Superseded: 1}, 0},
+		{"event id twice", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "a", first: 2, ids: []string{"x"}}},
+			map[verify.Kind]int{verify.DuplicateEventID: 1}, 0},
+		{"split across partitions", []rec{{stream: "a", first: 1, ids: []string{"x"}},
+			{stream: "a", partition: 1, first: 2, ids: []string{"y"}}}, map[verify.Kind]int{verify.SplitPartition: 1}, 0},
+		{"event versions out of order", []rec{{stream: "a", first: 1, ids: []string{"x", "y"}, version: 7}},
+			map[verify.Kind]int{verify.OutOfOrder: 2}, 0},
+		{"undecodable", []rec{{stream: "a", first: 1, ids: []string{"x"}, raw: []byte{0xff, 0xff, 0xff}}},
+			map[verify.Kind]int{verify.Undecodable: 1}, 0},
+		{"foreign records are skipped", []rec{{stream: "a", first: 1, ids: []string{"x"}, foreign: true},
+			{stream: "b", first: 1, ids: []string{"x"}}}, nil, 1},
+		{"streams are independent", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "b", partition: 1, first: 1, ids: []string{"x"}},
+			{stream: "a", first: 2, ids: []string{"y"}}}, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kcfg := cluster(t)
+			write(t, kcfg, tt.recs...)
+			rep := run(t, verify.Options{Kafka: kcfg})
+			if !maps.Equal(rep.ByKind, tt.want) && !(len(rep.ByKind) == 0 && len(tt.want) == 0) {
+				t.Fatalf("problems %v, want %v: %v", rep.ByKind, tt.want, rep.Problems)
+			}
+			if rep.Foreign != tt.foreign {
+				t.Fatalf("%d foreign records, want %d", rep.Foreign, tt.foreign)
+			}
+			if rep.OK() != (len(tt.want) == 0) {
+				t.Fatalf("OK is %v with %d problems", rep.OK(), rep.ProblemCount)
+			}
+		})
+	}
+}
+
+// storeRig is a store over kfake and miniredis, to verify what it wrote.
+type storeRig struct {
+	kcfg  kafka.Config
+	mr    *miniredis.Miniredis
+	index *versions.Index
+	st    *store.Store
+}
+
+func newStoreRig(t *testing.T) *storeRig {
+	t.Helper()
+	kcfg := cluster(t)
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	admCl, err := kafka.NewAdminClient(kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admCl.Close)
+	producer, err := kafka.NewProducer(kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(producer.Close)
+	index := versions.New(rdb, topic)
+	st, err := store.New(index, producer, kafka.NewReader(kcfg, admCl), kcfg,
+		store.Options{Topic: topic, RebuildSettle: -1, Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Open(t.Context(), 2); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return &storeRig{kcfg: kcfg, mr: mr, index: index, st: st}
+}
+
+// appendN appends n single-event appends to each stream.
+func (r *storeRig) appendN(t *testing.T, n int, streams ...string) {
+	t.Helper()
+	for _, s := range streams {
+		for v := range n {
+			req := &eventstorepb.AppendRequest{StreamName: s, ExpectedVersion: int64(v),
+				Events: []*eventstorepb.Event{{EventId: fmt.Sprintf("%s-%d", s, v), EventType: "E"}}}
+			if _, err := r.st.Append(t.Context(), req); err != nil {
+				t.Fatalf("append %s at %d: %v", s, v, err)
+			}
+		}
+	}
+	// Commits run after the reply; a read of each stream waits for them.
+	for _, s := range streams {
+		if _, err := r.st.GetStream(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func meta(stream string) string { return "es:" + topic + ":{" + stream + "}:m" }
+
+func TestStoreTopicVerifies(t *testing.T) {
+	r := newStoreRig(t)
+	r.appendN(t, 3, "alpha", "beta", "gamma")
+	rep := run(t, verify.Options{Kafka: r.kcfg, Index: r.index, KeepEvents: true})
+	if !rep.OK() || !rep.IndexChecked {
+		t.Fatalf("problems %v (index checked %v)", rep.Problems, rep.IndexChecked)
+	}
+	if rep.Streams != 3 || rep.Records != 9 || rep.Events != 9 {
+		t.Fatalf("%d streams, %d records, %d events; want 3, 9, 9", rep.Streams, rep.Records, rep.Events)
+	}
+	for _, s := range []string{"alpha", "beta", "gamma"} {
+		evs := rep.StreamEvents[s]
+		if len(evs) != 3 || evs[0].ID != s+"-0" || evs[2].Version != 3 {
+			t.Fatalf("stream %s: events %+v", s, evs)
+		}
+	}
+}
+
+func TestIndexProblems(t *testing.T) {
+	tests := []struct {
+		name  string
+		spoil func(r *storeRig)
+		want  map[verify.Kind]int
+	}{
+		{"version behind", func(r *storeRig) { r.mr.HSet(meta("a"), "v", "2") }, map[verify.Kind]int{verify.IndexVersion: 1}},
+		{"version ahead", func(r *storeRig) { r.mr.HSet(meta("a"), "v", "9") }, map[verify.Kind]int{verify.IndexVersion: 1}},
+		{"partition", func(r *storeRig) {
+			r.mr.HSet(meta("a"), "p", map[string]string{"0": "1", "1": "0"}[r.mr.HGet(meta("a"), "p")])
+		}, map[verify.Kind]int{verify.IndexPartition: 1}},
+		{"last offset", func(r *storeRig) { r.mr.HSet(meta("a"), "o", "1234") }, map[verify.Kind]int{verify.IndexOffset: 1}},
+		{"missing", func(r *storeRig) { r.mr.Del(meta("a")) }, map[verify.Kind]int{verify.IndexMissing: 1}},
+		{"extra", func(r *storeRig) { r.mr.HSet(meta("ghost"), "v", "2", "p", "0", "o", "0") },
+			map[verify.Kind]int{verify.IndexExtra: 1}},
+		{"pending commit", func(r *storeRig) {
+			// The last append landed and its commit has not run yet.
+			o := r.mr.HGet(meta("a"), "o")
+			r.mr.HSet(meta("a"), "v", "2", "o", o, "rt", "t", "rv", "3", "rn", "1",
+				"rp", r.mr.HGet(meta("a"), "p"), "rd", fmt.Sprint(time.Now().Add(time.Minute).UnixMilli()))
+		}, nil},
+		{"no epoch", func(r *storeRig) {
+			for _, k := range r.mr.Keys() {
+				if strings.HasPrefix(k, "es:"+topic+":epoch:") {
+					r.mr.Del(k)
+				}
+			}
+		}, map[verify.Kind]int{verify.IndexNoEpoch: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newStoreRig(t)
+			r.appendN(t, 3, "a", "b")
+			tt.spoil(r)
+			rep := run(t, verify.Options{Kafka: r.kcfg, Index: r.index})
+			if !maps.Equal(rep.ByKind, tt.want) && !(len(rep.ByKind) == 0 && len(tt.want) == 0) {
+				t.Fatalf("problems %v, want %v: %v", rep.ByKind, tt.want, rep.Problems)
+			}
+			for _, p := range rep.Problems {
+				if p.Stream == "b" {
+					t.Fatalf("untouched stream b reported: %v", p)
+				}
+			}
+		})
+	}
+}
+
+func TestIndexAheadOfTheTopicReadIsReadFurther(t *testing.T) {
+	r := newStoreRig(t)
+	r.appendN(t, 2, "a")
+	appended := false
+	rep := run(t, verify.Options{Kafka: r.kcfg, Index: r.index, Progress: func(p verify.Progress) {
+		// The stream moves on once the first pass has read the topic,
+		// before the index is compared with it.
+		if p.Done < p.Total || appended {
+			return
+		}
+		appended = true
+		req := &eventstorepb.AppendRequest{StreamName: "a", ExpectedVersion: 2,
+			Events: []*eventstorepb.Event{{EventId: "late", EventType: "E"}}}
+		if _, err := r.st.Append(context.Background(), req); err != nil {
+			t.Errorf("late append: %v", err)
+		}
+		if _, err := r.st.GetStream(context.Background(), "a"); err != nil {
+			t.Errorf("read after the late append: %v", err)
+		}
+	}})
+	if !appended || !rep.OK() || rep.Events != 3 {
+		t.Fatalf("appended %v, %d events, problems %v; want the late append read too", appended, rep.Events, rep.Problems)
+	}
+}
