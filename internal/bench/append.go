@@ -205,12 +205,12 @@ func (h *harness) appendLevel(ctx context.Context, a *child, producer *kafka.Pro
 	}
 
 	sName, pName, rName, cName, rttName, ratioName, cpuName := appendRowNames(n)
-	h.rep.add(sName, throughput(&lv.sidecar.run, "events"))
-	h.rep.add(pName, throughput(&lv.produce.run, "events")+
-		fmt.Sprintf(" · producer CPU %.2f s per 100 000", per100k(lv.clientCPU, lv.produce.run.ops)))
-	h.rep.add(rName, throughput(&lv.reserve.run, "calls"))
-	h.rep.add(cName, throughput(&lv.commit.run, "pairs"))
-	h.rep.add(rttName, throughput(&lv.rtt.run, "calls"))
+	h.rep.addRun(sName, throughput(&lv.sidecar.run, "events"), &lv.sidecar.run)
+	h.rep.addRun(pName, throughput(&lv.produce.run, "events")+
+		fmt.Sprintf(" · producer CPU %.2f s per 100 000", per100k(lv.clientCPU, lv.produce.run.ops)), &lv.produce.run)
+	h.rep.addRun(rName, throughput(&lv.reserve.run, "calls"), &lv.reserve.run)
+	h.rep.addRun(cName, throughput(&lv.commit.run, "pairs"), &lv.commit.run)
+	h.rep.addRun(rttName, throughput(&lv.rtt.run, "calls"), &lv.rtt.run)
 	rt := lv.sidecar.run.rate() / lv.produce.run.rate()
 	if n == targetWritersRatio {
 		h.rep.judge(ratioName, ratio(rt), "≥ "+ratio(targetRatio), rt >= targetRatio)

@@ -233,16 +233,17 @@ func (h *harness) scenario(ctx context.Context, name string, fn func(context.Con
 	if ctx.Err() != nil {
 		return
 	}
-	h.log.Info("scenario started", "scenario", name)
+	h.log.Info("scenario started", "scenario", name, "load_average", loadAverage())
 	ctx, cancel := context.WithTimeout(ctx, scenarioTimeout)
 	defer cancel()
-	began := time.Now()
+	began, cpu := time.Now(), readCPUTimes()
 	if err := fn(ctx); err != nil {
 		h.log.Error("scenario failed", "scenario", name, "err", err)
 		h.rep.fail(name, err)
 		return
 	}
-	h.log.Info("scenario done", "scenario", name, "took", time.Since(began).Round(time.Millisecond))
+	h.log.Info("scenario done", "scenario", name, "took", time.Since(began).Round(time.Millisecond),
+		"machine_busy", fmt.Sprintf("%.0f%%", 100*busySince(cpu)))
 }
 
 // close deletes the run's topics and index keys unless they are kept, and
@@ -277,7 +278,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer h.close()
-	started := time.Now()
+	started, startCPU := time.Now(), readCPUTimes()
 	h.rep.Header = []string{
 		"commit: " + cfg.Commit,
 		"machine: " + machine(),
@@ -299,6 +300,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	h.rep.Header = append(h.rep.Header,
 		"load average at end: "+loadAverage(),
+		fmt.Sprintf("machine CPUs busy during the run: %.0f %% (this run, Kafka, Redis and whatever else runs)",
+			100*busySince(startCPU)),
 		"took: "+time.Since(started).Round(time.Second).String())
 	if err := ctx.Err(); err != nil {
 		return h.rep, errors.New("interrupted")

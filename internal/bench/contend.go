@@ -73,8 +73,8 @@ func (h *harness) contended(ctx context.Context, a *child) error {
 	}
 
 	attempts := r.ops + r.conflicts
-	h.rep.add(rowContended, fmt.Sprintf("%s appends/s · conflicts %.1f %% of %s attempts · %s%s",
+	h.rep.addRun(rowContended, fmt.Sprintf("%s appends/s · conflicts %.1f %% of %s attempts · %s",
 		count(r.rate()), 100*float64(r.conflicts)/float64(max(attempts, 1)), count(float64(attempts)),
-		latencies(&r), failures(&r)))
+		latencies(&r)), &r)
 	return nil
 }

@@ -43,3 +43,41 @@ func loadAverage() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// cpuTimes are the machine's CPU times since boot, in ticks: busy and
+// all, over every CPU.
+type cpuTimes struct{ busy, total uint64 }
+
+func readCPUTimes() cpuTimes {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return cpuTimes{}
+	}
+	var t cpuTimes
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		// Fields 4 and 5 are idle and waiting for I/O; guests (9 and 10)
+		// are counted in user time already.
+		if i < 8 {
+			t.total += n
+			if i != 3 && i != 4 {
+				t.busy += n
+			}
+		}
+	}
+	return t
+}
+
+// busySince is how busy the machine's CPUs were since start, from 0 to 1.
+func busySince(start cpuTimes) float64 {
+	now := readCPUTimes()
+	if now.total <= start.total {
+		return 0
+	}
+	return float64(now.busy-start.busy) / float64(now.total-start.total)
+}

@@ -94,14 +94,16 @@ func (h *harness) profileClient(ctx context.Context, addr, topic, dir string) er
 		if err := cpuProfile(file, func() { t.run.loop(ctx, n, d, t.fn) }); err != nil {
 			return err
 		}
-		h.rep.add(fmt.Sprintf("append, %s, profiled: sidecar", writers(n)), throughput(&t.run, "events")+" · "+file)
+		h.rep.addRun(fmt.Sprintf("append, %s, profiled: sidecar", writers(n)),
+			throughput(&t.run, "events")+" · "+file, &t.run)
 
 		var traced run
 		file = filepath.Join(dir, fmt.Sprintf("append-%d.trace", n))
 		if err := executionTrace(file, func() { traced.loop(ctx, n, traceDuration, t.fn) }); err != nil {
 			return err
 		}
-		h.rep.add(fmt.Sprintf("append, %s, traced: sidecar", writers(n)), throughput(&traced, "events")+" · "+file)
+		h.rep.addRun(fmt.Sprintf("append, %s, traced: sidecar", writers(n)),
+			throughput(&traced, "events")+" · "+file, &traced)
 	}
 
 	// The catch-up reads the profile topic from the start: the appends

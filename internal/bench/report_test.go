@@ -13,7 +13,7 @@ func TestProblems(t *testing.T) {
 	r.add("present", "1 events/s")
 	r.add("empty", " ")
 	bad := run{ops: 1, errs: 2, firstErr: errors.New("boom"), elapsed: time.Second}
-	r.add("with errors", throughput(&bad, "events"))
+	r.addRun("with errors", throughput(&bad, "events"), &bad)
 	r.fail("stopped", errors.New("sidecar exited"))
 	r.judge("missed target", "0.10", "≥ 0.80", false)
 
