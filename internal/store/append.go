@@ -110,6 +110,9 @@ func (s *Store) reserve(ctx context.Context, req *eventstorepb.AppendRequest,
 		case errors.Is(err, versions.ErrNoIndex):
 			s.lostIndex()
 			return res, time.Time{}, ErrRebuilding
+		case s.isStreamLost(err):
+			return res, time.Time{}, unavailable("the version index lost stream %q; it is being repaired from the topic",
+				req.StreamName)
 		case isDomain(err):
 			return res, time.Time{}, err
 		default:
@@ -195,9 +198,9 @@ const commitMargin = time.Second
 // that has not replied yet: the append does not count.
 func (s *Store) commit(ctx context.Context, res versions.Reservation, offset int64, keys []versions.EventKey) error {
 	switch err := s.index.Commit(ctx, res, offset, keys); {
-	case err == nil, errors.Is(err, versions.ErrNoIndex):
-		// With the index lost, the rebuild reads this record: it landed
-		// before the rebuild's settle pass.
+	case err == nil, errors.Is(err, versions.ErrNoIndex), s.isStreamLost(err):
+		// With the index or the stream's keys lost, the rebuild or the
+		// repair reads this record: it landed before their settle pass.
 		return nil
 	case errors.Is(err, versions.ErrSuperseded):
 		s.log.Error("append landed after its lease was resolved; the record is superseded",

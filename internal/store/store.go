@@ -84,6 +84,9 @@ type Store struct {
 	// rebuildMu guards rebuilding; at most one rebuild runs at a time.
 	rebuildMu  sync.Mutex
 	rebuilding bool
+	// repairs holds the streams this process repairs, at most one repair
+	// per stream at a time.
+	repairs sync.Map
 
 	ctx    context.Context
 	cancel context.CancelFunc

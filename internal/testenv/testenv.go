@@ -61,10 +61,15 @@ func RealBackend(t testing.TB) (Backend, bool) {
 	return Backend{Name: "real", Brokers: strings.Split(brokers, ","), RedisURL: redisURL}, true
 }
 
-// ForEach runs fn as a subtest per backend.
-func ForEach(t *testing.T, fn func(t *testing.T, b Backend)) {
+// ForEach runs fn as a subtest per backend, and on the backends that opts
+// add.
+func ForEach(t *testing.T, fn func(t *testing.T, b Backend), opts ...Option) {
 	t.Helper()
-	for _, b := range Backends(t) {
+	bs := Backends(t)
+	for _, o := range opts {
+		bs = o(t, bs)
+	}
+	for _, b := range bs {
 		t.Run(b.Name, func(t *testing.T) { fn(t, b) })
 	}
 }

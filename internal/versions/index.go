@@ -84,13 +84,13 @@ type Reservation struct {
 }
 
 // Reserve checks the expectation and records a reservation with a lease.
-// It returns a *ConflictError, a *ClashError, an *ExpiredError, ErrBusy or
-// ErrNoIndex when it reserves nothing.
+// It returns a *ConflictError, a *ClashError, an *ExpiredError, ErrBusy,
+// ErrNoIndex or a *StreamLostError when it reserves nothing.
 func (ix *Index) Reserve(ctx context.Context, req ReserveRequest) (Reservation, error) {
 	sk := ix.keys.stream(req.Stream)
-	args := make([]any, 0, 6+2*len(req.Events))
+	args := make([]any, 0, 7+2*len(req.Events))
 	args = append(args, req.Expected, len(req.Events), req.Token, req.Now.UnixMilli(),
-		req.Lease.Milliseconds(), req.Partition)
+		req.Lease.Milliseconds(), req.Partition, req.Stream)
 	for _, e := range req.Events {
 		args = append(args, e.ID, e.Hash)
 	}
@@ -142,6 +142,8 @@ func parseReserve(req ReserveRequest, r []string) (Reservation, error) {
 		}}
 	case r[0] == "NOINDEX":
 		return Reservation{}, ErrNoIndex
+	case r[0] == "LOSTSTREAM" && len(r) == 2:
+		return Reservation{}, &StreamLostError{Stream: req.Stream, Partition: int32(atoi(r[1]))}
 	}
 	return Reservation{}, bad
 }
@@ -149,13 +151,15 @@ func parseReserve(req ReserveRequest, r []string) (Reservation, error) {
 // Commit records a reservation's record at offset and clears the
 // reservation. events are the keys of the record's events, in order.
 // It returns nil when the record is in the index now (committed by this
-// call or before it), ErrNoIndex when the index was lost meanwhile (a
-// rebuild will find the record), and ErrSuperseded when the lease was
-// resolved without the record.
+// call or before it, or late: its lease was released but nothing took its
+// versions since), ErrNoIndex when the index was lost meanwhile (a rebuild
+// will find the record), a *StreamLostError when the stream lost keys (its
+// repair will find the record), and ErrSuperseded when the lease was
+// resolved without the record and the stream moved on.
 func (ix *Index) Commit(ctx context.Context, r Reservation, offset int64, events []EventKey) error {
 	sk := ix.keys.stream(r.Stream)
-	args := make([]any, 0, 5+2*len(events))
-	args = append(args, r.Token, offset, r.FirstVersion, len(events), r.Partition)
+	args := make([]any, 0, 6+2*len(events))
+	args = append(args, r.Token, offset, r.FirstVersion, len(events), r.Partition, r.Stream)
 	for _, e := range events {
 		args = append(args, e.ID, e.Hash)
 	}
@@ -168,6 +172,8 @@ func (ix *Index) Commit(ctx context.Context, r Reservation, offset int64, events
 		return nil
 	case "NOINDEX":
 		return ErrNoIndex
+	case "LOSTSTREAM":
+		return &StreamLostError{Stream: r.Stream, Partition: r.Partition}
 	case "LOST":
 		return ErrSuperseded
 	}
@@ -302,6 +308,19 @@ func (e *ClashError) Error() string {
 	}
 	return fmt.Sprintf("stream %q: event id %q exists at version %d, in an append with other events",
 		e.Stream, e.EventID, e.Version)
+}
+
+// StreamLostError is a stream that lost some of its keys in the index, or
+// whose repair is running: answering from what is left could give out a
+// version twice. Partition is where the stream's records are, -1 when the
+// index no longer knows.
+type StreamLostError struct {
+	Stream    string
+	Partition int32
+}
+
+func (e *StreamLostError) Error() string {
+	return fmt.Sprintf("stream %q lost its entry in the version index", e.Stream)
 }
 
 // ExpiredError is a reservation whose lease ran out. Whether its record

@@ -21,28 +21,48 @@ func newKeys(topic string) keys {
 }
 
 // streamKeys are the keys of one stream, in the order the scripts take them.
+// epoch and slot are shared by every stream of the stream's slot.
 type streamKeys struct {
-	meta, ids, offsets, epoch string
+	meta, ids, offsets, epoch, slot string
 }
 
 func (k keys) stream(name string) streamKeys {
 	tag := escapeTag(name)
 	base := k.prefix + "{" + tag + "}"
+	s := slot(tag)
 	return streamKeys{
 		meta:    base + ":m",
 		ids:     base + ":i",
 		offsets: base + ":x",
-		epoch:   k.epochKey(slot(tag)),
+		epoch:   k.epochKey(s),
+		slot:    k.slotKey(s),
 	}
 }
 
 func (sk streamKeys) list() []string {
-	return []string{sk.meta, sk.ids, sk.offsets, sk.epoch}
+	return []string{sk.meta, sk.ids, sk.offsets, sk.epoch, sk.slot}
 }
 
 func (k keys) epochKey(s uint16) string {
 	return k.prefix + "epoch:{" + k.epochTags[s] + "}"
 }
+
+// slotKey is the hash of one slot's ledger of streams and rebuild marker.
+func (k keys) slotKey(s uint16) string {
+	return k.prefix + "slot:{" + k.epochTags[s] + "}"
+}
+
+// watermarks is the hash of how far a rebuild read each partition.
+func (k keys) watermarks() string {
+	return k.prefix + "watermarks"
+}
+
+// Fields of a slot hash: the rebuild marker, and one field per stream of
+// the slot, named by ledgerPrefix and the stream's name.
+const (
+	slotRebuildField = "r"
+	ledgerPrefix     = "s"
+)
 
 // streamPattern matches the meta keys of every stream, for scans.
 func (k keys) streamPattern() string {
