@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sethvargo/go-envconfig"
+)
+
+// Config is every setting of the projector, read from PROJECTOR_*
+// variables.
+type Config struct {
+	// SidecarAddr is the sidecar's gRPC address.
+	SidecarAddr string `env:"SIDECAR_ADDR, default=127.0.0.1:50051"`
+	// DatabaseURL is the PostgreSQL database of the read model, as a
+	// postgres:// URL or a key=value connection string.
+	DatabaseURL string `env:"DATABASE_URL, default=postgres://postgres@127.0.0.1:15432/readmodel?sslmode=disable"`
+	// Group is the consumer group of the live projection.
+	Group string `env:"GROUP, default=read-model"`
+	// MaxInFlight is the subscription's window: deliveries sent and not
+	// yet acked, at most 10000.
+	MaxInFlight int32 `env:"MAX_IN_FLIGHT, default=512"`
+	// BatchSize is the most deliveries folded in one transaction.
+	BatchSize int `env:"BATCH_SIZE, default=256"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL, default=info"`
+	// LogFormat is json, text, or auto (text on a terminal, else json).
+	LogFormat string `env:"LOG_FORMAT, default=auto"`
+}
+
+// LoadConfig reads the configuration through lookup and validates it;
+// every error names the variable.
+func LoadConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) {
+	var c Config
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{
+		Target:   &c,
+		Lookuper: envconfig.PrefixLookuper("PROJECTOR_", lookup),
+	}); err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	return c, c.Validate()
+}
+
+// Validate checks every setting and names the variable of each bad one.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("PROJECTOR_%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	if c.SidecarAddr == "" {
+		bad("SIDECAR_ADDR", "must not be empty")
+	}
+	if _, err := pgxpool.ParseConfig(c.DatabaseURL); err != nil {
+		bad("DATABASE_URL", "%v", err)
+	}
+	if c.Group == "" {
+		bad("GROUP", "must not be empty")
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 10_000 {
+		bad("MAX_IN_FLIGHT", "must be between 1 and 10000, got %d", c.MaxInFlight)
+	}
+	if c.BatchSize < 1 {
+		bad("BATCH_SIZE", "must be at least 1, got %d", c.BatchSize)
+	}
+	return errors.Join(errs...)
+}
