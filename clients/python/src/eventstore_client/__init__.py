@@ -2,31 +2,74 @@
 
 The sidecar runs beside the application and serves the ``eventstore``
 gRPC service on localhost. :class:`EventStoreClient` appends events to
-streams and subscribes to the log of all streams.
+streams, reads them back, and subscribes to the log, alone or in a consumer
+group with acknowledgements.
 """
 
 from eventstore_client._pb.eventstore_pb2 import Event
+from eventstore_client.backoff import NO_RETRY, Backoff
 from eventstore_client.client import (
     ANY,
+    DEFAULT_KEEPALIVE,
     NO_STREAM,
     STREAM_EXISTS,
     AppendResult,
     EventStoreClient,
-    EventStoreError,
+    Keepalive,
+    ParkedDelivery,
+    StreamInfo,
     Subscription,
-    WrongExpectedVersion,
     new_event,
+)
+from eventstore_client.errors import (
+    AlreadyExists,
+    Cancelled,
+    DeadlineExceeded,
+    EventStoreError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+    WrongExpectedVersion,
+)
+from eventstore_client.ids import EVENT_ID_NAMESPACE, deterministic_event_id
+from eventstore_client.subscription import (
+    Delivery,
+    NackAction,
+    PersistentSubscription,
+    Position,
 )
 
 __all__ = [
     "ANY",
+    "DEFAULT_KEEPALIVE",
+    "EVENT_ID_NAMESPACE",
+    "NO_RETRY",
     "NO_STREAM",
     "STREAM_EXISTS",
+    "AlreadyExists",
     "AppendResult",
+    "Backoff",
+    "Cancelled",
+    "DeadlineExceeded",
+    "Delivery",
     "Event",
     "EventStoreClient",
     "EventStoreError",
+    "FailedPrecondition",
+    "InvalidArgument",
+    "Keepalive",
+    "NackAction",
+    "NotFound",
+    "ParkedDelivery",
+    "PersistentSubscription",
+    "Position",
+    "ResourceExhausted",
+    "StreamInfo",
     "Subscription",
+    "Unavailable",
     "WrongExpectedVersion",
+    "deterministic_event_id",
     "new_event",
 ]
