@@ -14,6 +14,7 @@ export KAFKA_PORT REDIS_PORT
 
 REAL_ENV := SIDECAR_TEST_KAFKA_BROKERS=127.0.0.1:$(KAFKA_PORT) \
 	SIDECAR_TEST_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 \
+	SIDECAR_TEST_REDIS_CLUSTER_URL=redis+cluster://127.0.0.1:17001,127.0.0.1:17002,127.0.0.1:17003 \
 	SIDECAR_TEST_REQUIRE_REAL=1
 
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
@@ -96,8 +97,9 @@ bench-profile: services-up bench-build ## CPU profiles of an in-process sidecar 
 	@echo "profiles and their summaries are in $(BENCH_DIR)/profile"
 
 .PHONY: services-up
-services-up: ## start real Kafka and Redis on loopback (idempotent)
+services-up: ## start real Kafka, Redis and a Redis Cluster on loopback (idempotent)
 	scripts/redis.sh start
+	scripts/redis-cluster.sh start
 	scripts/kafka.sh start
 
 .PHONY: services-down

@@ -39,7 +39,12 @@ type Config struct {
 	// broker's default.
 	KafkaReplicationFactor int16 `env:"KAFKA_REPLICATION_FACTOR, default=-1"`
 
-	// RedisURL is the version index's Redis, redis://[user:pass@]host:port/db.
+	// RedisURL is the version index's Redis: redis://[user:pass@]host:port/db
+	// for one node, or redis+cluster://[user:pass@]host:port,host:port,...
+	// for a Redis Cluster, the hosts being seed nodes (any masters; the
+	// client discovers the rest) and the query go-redis's cluster options,
+	// for example ?dial_timeout=3s. A cluster has only database 0.
+	// rediss:// and rediss+cluster:// connect over TLS.
 	RedisURL string `env:"REDIS_URL"`
 
 	// DataDir holds the embedded broker's data.
@@ -96,6 +101,11 @@ func (c Config) Validate() error {
 	}
 	if (len(c.KafkaBrokers) == 0) != (c.RedisURL == "") {
 		bad("KAFKA_BROKERS", "set it together with SIDECAR_REDIS_URL, or neither to run embedded")
+	}
+	if c.RedisURL != "" {
+		if _, _, err := parseRedisURL(c.RedisURL); err != nil {
+			bad("REDIS_URL", "%v", err)
+		}
 	}
 	if c.KafkaTopic == "" || !validTopic(c.KafkaTopic) {
 		bad("KAFKA_TOPIC", "%q is not a Kafka topic name (1-249 of [a-zA-Z0-9._-])", c.KafkaTopic)

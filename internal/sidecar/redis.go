@@ -1,6 +1,8 @@
 package sidecar
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -21,28 +23,51 @@ const (
 //
 //	redis+cluster://user:pass@10.0.0.1:6379,10.0.0.2:6379?dial_timeout=3s
 //
-// The query takes the options of go-redis's ParseClusterURL.
-func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
+// The query takes the options of go-redis's ParseClusterURL. tlsConfig,
+// when not nil, may adjust the TLS settings of a rediss URL before the
+// client is made. Errors never repeat the URL, which may hold a password.
+func NewRedisClient(rawURL string, tlsConfig func(*tls.Config) error) (redis.UniversalClient, error) {
+	single, cluster, err := parseRedisURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if cluster != nil {
+		if cluster.TLSConfig != nil && tlsConfig != nil {
+			if err := tlsConfig(cluster.TLSConfig); err != nil {
+				return nil, err
+			}
+		}
+		return redis.NewClusterClient(cluster), nil
+	}
+	if single.TLSConfig != nil && tlsConfig != nil {
+		if err := tlsConfig(single.TLSConfig); err != nil {
+			return nil, err
+		}
+	}
+	return redis.NewClient(single), nil
+}
+
+// parseRedisURL returns the options of a single node or of a cluster.
+func parseRedisURL(rawURL string) (single *redis.Options, cluster *redis.ClusterOptions, err error) {
+	defer func() {
+		// url.Error quotes the whole URL, password included.
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
+	}()
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
-		return nil, fmt.Errorf("%q is not a Redis URL (redis://, rediss://, redis+cluster:// or rediss+cluster://)",
-			redactURL(rawURL))
+		return nil, nil, errors.New("not a Redis URL: want redis://, rediss://, redis+cluster:// or rediss+cluster://")
 	}
 	switch scheme {
 	case clusterScheme, clusterTLSScheme:
 		opts, err := parseClusterURL(strings.TrimSuffix(scheme, "+cluster"), rest)
-		if err != nil {
-			return nil, err
-		}
-		return redis.NewClusterClient(opts), nil
+		return nil, opts, err
 	case "redis", "rediss", "unix":
 		opts, err := redis.ParseURL(rawURL)
-		if err != nil {
-			return nil, err
-		}
-		return redis.NewClient(opts), nil
+		return opts, nil, err
 	}
-	return nil, fmt.Errorf("scheme %q is not one of redis, rediss, redis+cluster, rediss+cluster", scheme)
+	return nil, nil, fmt.Errorf("scheme %q is not one of redis, rediss, redis+cluster, rediss+cluster", scheme)
 }
 
 // parseClusterURL reads "[user:pass@]host:port,host:port[/][?query]" into
@@ -83,12 +108,4 @@ func parseClusterURL(scheme, rest string) (*redis.ClusterOptions, error) {
 		u += "?" + q.Encode()
 	}
 	return redis.ParseClusterURL(u)
-}
-
-// redactURL hides a password in a URL for error messages.
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return raw
 }

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/term"
@@ -95,11 +94,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 		settle = -1
 	}
 
-	ropts, err := redis.ParseURL(redisURL)
+	rdb, err := NewRedisClient(redisURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("SIDECAR_REDIS_URL: %w", err)
 	}
-	rdb := redis.NewClient(ropts)
 	sc.closers = append(sc.closers, func() { rdb.Close() })
 	if err := waitFor(ctx, log, "redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() }); err != nil {
 		return nil, err

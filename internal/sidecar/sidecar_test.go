@@ -109,7 +109,7 @@ func TestExpectedVersions(t *testing.T) {
 				}
 			})
 		}
-	})
+	}, testenv.WithRedisCluster())
 }
 
 func TestConflictMessageNamesBothVersions(t *testing.T) {
@@ -119,7 +119,7 @@ func TestConflictMessageNamesBothVersions(t *testing.T) {
 		mustAppend(t, c, "content-1", 0, event("ContentSubmitted", "{}"), event("ContentAnalyzed", "{}"))
 		_, err := appendEvents(t, c, "content-1", 1, event("ContentAnalyzed", "{}"))
 		wantCode(t, err, codes.Aborted, "expected version 1", "actual version 2", `"content-1"`)
-	})
+	}, testenv.WithRedisCluster())
 }
 
 // subscribe collects events from SubscribeToAll until stop returns true.
@@ -289,7 +289,7 @@ func TestConcurrentWritersOneWinnerPerVersion(t *testing.T) {
 				t.Fatalf("topic event %d is %s v%d, want %s v%d", i, e.EventId, e.AggregateVersion, winners[i+1][0], i+1)
 			}
 		}
-	})
+	}, testenv.WithRedisCluster())
 }
 
 func TestTopicLayout(t *testing.T) {
@@ -386,7 +386,7 @@ func TestRetryWithSameEventIDsWritesNothing(t *testing.T) {
 		if v := mustAppend(t, c, "retried", 3, event("D", "{}")); v != 4 {
 			t.Fatalf("stream at %d after the retries, want 4", v-1)
 		}
-	})
+	}, testenv.WithRedisCluster())
 }
 
 func TestEmbeddedRestartKeepsEvents(t *testing.T) {

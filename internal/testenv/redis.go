@@ -57,7 +57,7 @@ type Option func(testing.TB, []Backend) []Backend
 // cluster, closed when the test ends.
 func RedisClient(t testing.TB, url string) redis.UniversalClient {
 	t.Helper()
-	rdb, err := sidecar.NewRedisClient(url)
+	rdb, err := sidecar.NewRedisClient(url, nil)
 	if err != nil {
 		t.Fatalf("redis url %q: %v", url, err)
 	}
