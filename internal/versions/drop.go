@@ -11,8 +11,9 @@ import (
 // dropBatch is how many keys one pipeline of a drop unlinks.
 const dropBatch = 1000
 
-// Drop removes topic's index as far as the caller knows it: the epoch of
-// every slot and every key of each stream in streams, with UNLINK, and
+// Drop removes topic's index as far as the caller knows it: the
+// watermarks, the epoch and ledger of every slot and every key of each
+// stream in streams, with UNLINK, and
 // returns how many keys it removed. It is for benchmarks and tests that
 // throw a topic away and know the streams they wrote; unlike a SCAN, it
 // costs the shared Redis nothing beyond those keys. A sidecar still
@@ -20,8 +21,10 @@ const dropBatch = 1000
 func Drop(ctx context.Context, rdb redis.UniversalClient, topic string, streams iter.Seq[string]) (int, error) {
 	k := newKeys(topic)
 	d := dropper{ctx: ctx, pipe: rdb.Pipeline()}
+	d.unlink(k.watermarks())
 	for s := range uint16(numSlots) {
 		d.unlink(k.epochKey(s))
+		d.unlink(k.slotKey(s))
 	}
 	for name := range streams {
 		// Keys a stream shares with its slot come again; unlinking a key
