@@ -26,6 +26,8 @@ import (
 // a file named after it.
 type cli struct {
 	Serve  serveCmd  `cmd:"" default:"1" help:"Serve the gRPC contract (the default command)."`
+	Groups groupsCmd `cmd:"" help:"Inspect and reset the consumer groups of the event topic."`
+	Topic  topicCmd  `cmd:"" help:"Inspect the event topic and add partitions to it."`
 	Verify verifyCmd `cmd:"" help:"Check the event topic and the version index against the store's invariants."`
 }
 

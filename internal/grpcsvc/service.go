@@ -65,9 +65,14 @@ func (svc *Service) SubscribeToAll(req *eventstorepb.SubscribeRequest, stream ev
 	defer cancel()
 	stop := context.AfterFunc(svc.stopping, cancel)
 	defer stop()
-	svc.log.Info("subscriber connected", "from_offset", req.FromSequenceId)
-	err := svc.store.SubscribeToAll(ctx, req.FromSequenceId, stream.Send)
-	svc.log.Info("subscriber left", "err", err)
+	svc.log.Info("subscriber connected", "from_offset", req.FromSequenceId, "group", req.Group)
+	var err error
+	if req.Group != "" {
+		err = svc.subscribeToAllInGroup(ctx, req, stream)
+	} else {
+		err = svc.store.SubscribeToAll(ctx, req.FromSequenceId, stream.Send)
+	}
+	svc.log.Info("subscriber left", "group", req.Group, "err", err)
 	if ctx.Err() != nil {
 		return nil
 	}

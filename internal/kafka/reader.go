@@ -45,12 +45,18 @@ func (rd *Reader) EndOffsets(ctx context.Context) (map[int32]int64, error) {
 // early when fn returns false or an error.
 func (rd *Reader) Scan(ctx context.Context, partition int32, from, until int64,
 	fn func(*kgo.Record) (bool, error)) error {
+	return rd.ScanTopic(ctx, rd.cfg.Topic, partition, from, until, fn)
+}
+
+// ScanTopic is Scan over a partition of another topic.
+func (rd *Reader) ScanTopic(ctx context.Context, topic string, partition int32, from, until int64,
+	fn func(*kgo.Record) (bool, error)) error {
 	if from >= until {
 		return nil
 	}
 	cl, err := kgo.NewClient(append(rd.cfg.base(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
-			rd.cfg.Topic: {partition: kgo.NewOffset().At(from)},
+			topic: {partition: kgo.NewOffset().At(from)},
 		}),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxPartitionBytes(4<<20),

@@ -45,7 +45,32 @@ type Config struct {
 	// client discovers the rest) and the query go-redis's cluster options,
 	// for example ?dial_timeout=3s. A cluster has only database 0.
 	// rediss:// and rediss+cluster:// connect over TLS.
+	//
+	// It may hold a password; the password never shows in logs or errors.
+	// rediss:// connects over TLS.
 	RedisURL string `env:"REDIS_URL"`
+	// RedisTLSCAFile is a PEM file of the CAs that sign Redis's
+	// certificate, for a rediss:// URL. Empty trusts the system's CAs.
+	RedisTLSCAFile string `env:"REDIS_TLS_CA_FILE"`
+
+	// KafkaTLS connects to the brokers over TLS. Default false.
+	KafkaTLS bool `env:"KAFKA_TLS, default=false"`
+	// KafkaTLSCAFile is a PEM file of the CAs that sign the brokers'
+	// certificates. Empty trusts the system's CAs.
+	KafkaTLSCAFile string `env:"KAFKA_TLS_CA_FILE"`
+	// KafkaTLSCertFile is a PEM client certificate, for brokers that
+	// authenticate clients by certificate; it needs KafkaTLSKeyFile.
+	KafkaTLSCertFile string `env:"KAFKA_TLS_CERT_FILE"`
+	// KafkaTLSKeyFile is the PEM key of KafkaTLSCertFile.
+	KafkaTLSKeyFile string `env:"KAFKA_TLS_KEY_FILE"`
+	// KafkaSASLMechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty,
+	// the default, disables SASL. PLAIN belongs over TLS.
+	KafkaSASLMechanism string `env:"KAFKA_SASL_MECHANISM"`
+	// KafkaSASLUsername is the SASL user.
+	KafkaSASLUsername string `env:"KAFKA_SASL_USERNAME"`
+	// KafkaSASLPassword is the SASL password; it never shows in logs or
+	// errors.
+	KafkaSASLPassword Secret `env:"KAFKA_SASL_PASSWORD"`
 
 	// DataDir holds the embedded broker's data.
 	DataDir string `env:"DATA_DIR, default=./data"`
@@ -143,6 +168,7 @@ func (c Config) Validate() error {
 	default:
 		bad("LOG_FORMAT", "must be json, text or auto, got %q", c.LogFormat)
 	}
+	c.validateSecurity(bad)
 	if c.HealthInterval < 0 {
 		bad("HEALTH_INTERVAL", "must not be negative, got %s", c.HealthInterval)
 	}

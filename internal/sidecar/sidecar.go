@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/term"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -75,9 +74,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // index ready, and starts serving gRPC.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err error) {
 	sc = &Sidecar{cfg: cfg, log: log, ops: newOperations()}
+	// Returning nil, err clears sc: close what was opened through started.
+	started := sc
 	defer func() {
 		if err != nil {
-			sc.close()
+			started.close()
+			// Errors of the clients may quote a URL with its password.
+			err = cfg.redactErr(err)
 		}
 	}()
 
@@ -94,22 +97,28 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 		settle = -1
 	}
 
-	rdb, err := NewRedisClient(redisURL, nil)
+	rdb, err := NewRedisClient(redisURL, cfg.redisTLS)
 	if err != nil {
 		return nil, fmt.Errorf("SIDECAR_REDIS_URL: %w", err)
 	}
 	sc.closers = append(sc.closers, func() { rdb.Close() })
-	if err := waitFor(ctx, log, "redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() }); err != nil {
+	if err := waitFor(ctx, log, "redis", func(ctx context.Context) error {
+		return authFailure(rdb.Ping(ctx).Err())
+	}); err != nil {
 		return nil, err
 	}
 
+	kopts, err := cfg.kafkaOptions(log)
+	if err != nil {
+		return nil, err
+	}
 	kcfg := kafka.Config{
 		Brokers:         brokers,
 		Topic:           cfg.KafkaTopic,
 		Logger:          log,
 		DeliveryTimeout: cfg.DeliveryTimeout,
 		Linger:          cfg.ProduceLinger,
-		Extra:           []kgo.Opt{sc.ops.produceHook()},
+		Extra:           append(kopts, sc.ops.produceHook()),
 	}
 	admCl, err := kafka.NewAdminClient(kcfg)
 	if err != nil {
@@ -216,7 +225,7 @@ func ensureTopic(ctx context.Context, log *slog.Logger, cfg Config, adm *kadm.Cl
 		if errors.Is(err, kafka.ErrFiniteRetention) {
 			return permanent{err}
 		}
-		return err
+		return authFailure(err)
 	})
 	if err == nil {
 		log.Info("event topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
@@ -346,8 +355,12 @@ func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 		f, ok := w.(*os.File)
 		text = ok && term.IsTerminal(int(f.Fd()))
 	}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if text {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	if len(cfg.secrets()) > 0 {
+		h = redactingHandler{h, cfg}
+	}
+	return slog.New(h)
 }

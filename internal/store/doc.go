@@ -26,6 +26,56 @@
 // rebuild waits one lease and reads what landed meanwhile, so an append that
 // was in flight when Redis lost its data is indexed too.
 //
+// # Persistent subscriptions
+//
+// A Subscription with a group is a member of the Kafka consumer group of
+// that name, through a franz-go client of its own with cooperative-sticky
+// balancing and no automatic commits. Members on one sidecar or many share
+// the partitions; all records of a stream are in one partition, so one
+// member receives a whole stream, in version order. A delivery is one
+// record: the events of one append.
+//
+// Every polled record is registered in its partition in offset order. It
+// is done once acked, parked or skipped, or as soon as the sender reaches
+// it when the subscriber's filters leave nothing of it (or it is not an
+// append). A partition commits its watermark, the offset of its first
+// record not done, so a commit never passes an unacked delivery. Commits
+// run every CommitInterval, on revoke and on close. At most max_in_flight
+// registered records are not done: the poller asks Kafka for only as many
+// as the window has room for, so a slow subscriber holds its window plus
+// one fetch of memory and is never skipped, delivery waits for it.
+//
+// A poll blocks rebalances until its records are registered, so a revoke
+// sees every record of its partitions. On revoke the partitions' watermarks
+// are committed and the partitions forgotten: their queued records are not
+// sent and later acks for them are ignored; their unacked deliveries go to
+// the new owner, which starts at that commit. Lost partitions (the member
+// was fenced) are forgotten without a commit. A new group, and every group
+// in a partition added to the topic, starts at the first offset; committed
+// offsets of idle groups must not expire, which is the brokers'
+// offsets.retention.minutes.
+//
+// A subscription without a group reads every partition directly from the
+// beginning, the end or a cursor, looks up the partition count every
+// PartitionRefresh and reads new partitions from offset 0. It commits
+// nothing; acks only free its window.
+//
+// When partitions are assigned (or a group-less subscription opens) their
+// end offsets are looked up; once everything below them was sent or
+// skipped, a CaughtUp naming them is queued, once per assignment.
+//
+// A parked delivery is appended to the group's parked log (see package
+// kafka) before it counts as acked. ListParked reads the parked log from
+// the replay cursor on; ReplayParked copies what follows the cursor into
+// the group's replay log, which the group consumes beside the topic. A
+// replayed delivery's position is its place in the replay log, marked
+// replayed; its events keep their positions in the topic.
+//
+// Partitions added to the topic are noticed by the store every
+// PartitionRefresh (new streams are then pinned across all of them, once
+// the producer knows them) and by the groups' clients within the metadata
+// age.
+//
 // # Limitations
 //
 // A sidecar that stalls longer than the lease between its last lease check
@@ -33,4 +83,15 @@
 // expects; the stream's next writer has then moved on. Keep the delivery
 // timeout well below the lease. A stream whose last record is far behind the
 // end of its partition makes resolving an expired lease read that distance.
+//
+// A delivery's redelivery count is kept by the subscription that sent it
+// (and carried through parking); a new owner after a rebalance counts from
+// 0. A delivery that is never acked holds its partition's watermark: acked
+// records behind it come again after a crash or rebalance, and each costs
+// a little memory until it is acked. Replays of one group are serialized
+// within a sidecar, not across sidecars: two sidecars replaying the same
+// group at the same moment can replay a parked delivery twice. Members of
+// one group should share their filters: a record one member filters out
+// counts as acked for the group. A caught-up marker is not sent for an
+// assignment whose offsets could not be looked up.
 package store

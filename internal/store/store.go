@@ -36,6 +36,8 @@ type Options struct {
 	PartitionRefresh time.Duration
 	// Limits bound appends.
 	Limits Limits
+	// Subscriptions tune persistent subscriptions.
+	Subscriptions SubscriptionOptions
 	// Logger receives lifecycle and retry logs. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics receives the store's metrics. Default: metrics registered
@@ -63,6 +65,7 @@ func (o Options) withDefaults() Options {
 		o.Metrics = metrics.New(nil)
 	}
 	o.Limits = o.Limits.withDefaults()
+	o.Subscriptions = o.Subscriptions.withDefaults()
 	return o
 }
 
@@ -80,6 +83,9 @@ type Store struct {
 	hasher     kgo.TopicPartitioner
 	partitions atomic.Int32
 	ready      atomic.Bool
+
+	// groups holds a *groupState per consumer group seen.
+	groups sync.Map
 
 	// rebuildMu guards rebuilding; at most one rebuild runs at a time.
 	rebuildMu  sync.Mutex
@@ -168,13 +174,28 @@ func (s *Store) refreshPartitions() {
 			s.log.Warn("reading the partition count failed, retrying", "topic", s.opts.Topic, "err", err)
 			continue
 		}
-		if n := int32(len(ends)); n > s.partitions.Load() {
+		if n := int32(len(ends)); n > s.partitions.Load() && s.producerKnows(n) {
 			s.log.Info("topic has new partitions", "topic", s.opts.Topic,
 				"partitions", n, "previous", s.partitions.Load())
-			s.producer.Refresh()
 			s.partitions.Store(n)
 		}
 	}
+}
+
+// producerKnows refreshes the producer's metadata until it has n
+// partitions, so that no stream is pinned to a partition the producer
+// would refuse. Reporting false leaves the count for the next tick.
+func (s *Store) producerKnows(n int32) bool {
+	for range 50 {
+		if s.producer.Knows(s.opts.Topic, n-1) {
+			return true
+		}
+		s.producer.Refresh()
+		if sleep(s.ctx, 100*time.Millisecond) != nil {
+			return false
+		}
+	}
+	return false
 }
 
 // partitionFor is the partition a new stream is pinned to: Kafka's default

@@ -104,6 +104,13 @@ func Config(t testing.TB, b Backend) sidecar.Config {
 		LogLevel:               "info",
 		LogFormat:              "text",
 		ShutdownTimeout:        10 * time.Second,
+		// Groups rebalance, and partitions added to the topic are noticed,
+		// in well under a second.
+		MetadataRefresh:         time.Second,
+		SubscribeCommitInterval: 100 * time.Millisecond,
+		GroupSessionTimeout:     6 * time.Second,
+		GroupHeartbeatInterval:  200 * time.Millisecond,
+		FetchMaxWait:            250 * time.Millisecond,
 	}
 }
 
