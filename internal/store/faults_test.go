@@ -506,3 +506,61 @@ func waitReady(t *testing.T, st *store.Store) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestIndexLostAgainDuringRebuild(t *testing.T) {
+	// Redis lost its data a second time while the rebuild waited for
+	// in-flight appends: the rebuild still wrote the epoch, over an index
+	// without the streams it had merged, and the next append took version
+	// 1 of a stream that had 3.
+	r := newRig(t, store.Options{RebuildSettle: 200 * time.Millisecond})
+	seed := appendReq("twice", 0, "a", "b", "c")
+	mustAppend(t, r.store, seed)
+	waitCommitted(t, r, "twice", 3)
+
+	// The rebuild's second look at the end offsets comes after its first
+	// merge: Redis loses everything again at that moment.
+	var armed, flushed atomic.Bool
+	meta := "es:" + faultTopic + ":{twice}:m"
+	r.kc.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
+		r.kc.KeepControl()
+		if armed.Load() && r.mr.Exists(meta) && !flushed.Load() {
+			r.mr.FlushAll()
+			flushed.Store(true)
+		}
+		return nil, nil, false
+	})
+	r.mr.FlushAll()
+	armed.Store(true)
+	if _, err := r.store.Append(t.Context(), appendReq("twice", 3, "d")); !errors.Is(err, store.ErrRebuilding) {
+		t.Fatalf("append after the loss: %v, want the index rebuilding", err)
+	}
+	waitReady(t, r.store)
+	if !flushed.Load() {
+		t.Fatal("the rebuild never looked at the end offsets after merging")
+	}
+
+	_, err := r.store.Append(t.Context(), appendReq("twice", 0, "x"))
+	var conflict *versions.ConflictError
+	if !errors.As(err, &conflict) || conflict.Actual != 3 {
+		t.Fatalf("append at 0 to a stream of 3 events: %v, want a conflict at 3", err)
+	}
+	r.wantIndex(t, "twice", 3, 0)
+}
+
+// waitCommitted waits until the index has stream at version: commits run
+// after the reply.
+func waitCommitted(t *testing.T, r *rig, stream string, version int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for {
+		s, found, err := r.index.Lookup(ctx, stream)
+		if err == nil && found && s.Version == version {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("stream %q not committed at version %d: %+v, %v", stream, version, s, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

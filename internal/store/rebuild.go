@@ -64,15 +64,22 @@ func (s *Store) Rebuild(ctx context.Context) error {
 
 func (s *Store) rebuild(ctx context.Context) error {
 	defer s.measureRebuild()()
-	read := int64(0)
-	_, err := RebuildIndex(ctx, s.index, s.reader, RebuildOptions{
-		Topic: s.opts.Topic, Settle: s.opts.RebuildSettle, Logger: s.log,
-		Progress: func(p RebuildProgress) {
-			s.opts.Metrics.IndexRebuildRecords.Add(float64(p.Done - read))
-			read = p.Done
-		},
-	})
-	return err
+	for {
+		read := int64(0)
+		_, err := RebuildIndex(ctx, s.index, s.reader, RebuildOptions{
+			Topic: s.opts.Topic, Settle: s.opts.RebuildSettle, Logger: s.log,
+			Progress: func(p RebuildProgress) {
+				s.opts.Metrics.IndexRebuildRecords.Add(float64(p.Done - read))
+				read = p.Done
+			},
+		})
+		if !errors.Is(err, errLostDuringRebuild) {
+			return err
+		}
+		// Starting over reads the whole topic: the loss took the
+		// watermarks too.
+		s.log.Warn("redis lost data during the index rebuild; rebuilding again", "topic", s.opts.Topic)
+	}
 }
 
 // RebuildOptions configure RebuildIndex.
@@ -143,6 +150,13 @@ func RebuildIndex(ctx context.Context, ix *versions.Index, rd *kafka.Reader, opt
 	if err != nil {
 		return RebuildStats{}, err
 	}
+	// The epoch is prepared in every slot before anything is read or
+	// merged: a slot that loses its data during the rebuild loses the
+	// prepared epoch too, and sealing leaves that slot without one.
+	seal, epoch := uuid.NewString(), uuid.NewString()
+	if err := ix.PrepareSeal(ctx, seal, epoch); err != nil {
+		return RebuildStats{}, err
+	}
 	f := newFold(ix, rd, opts.Logger)
 	f.progress = opts.Progress
 	resumed, err := f.start(ctx, opts.Full, ends)
@@ -167,9 +181,12 @@ func RebuildIndex(ctx context.Context, ix *versions.Index, rd *kafka.Reader, opt
 		}
 	}
 
-	epoch := uuid.NewString()
-	if err := ix.WriteEpoch(ctx, epoch); err != nil {
+	sealed, err := ix.SealRebuild(ctx, seal)
+	if err != nil {
 		return RebuildStats{}, err
+	}
+	if !sealed {
+		return RebuildStats{}, errLostDuringRebuild
 	}
 	stats := RebuildStats{Epoch: epoch, Resumed: resumed, Streams: len(f.versions),
 		Records: f.records, Skipped: f.skipped, Duration: time.Since(started)}
@@ -178,6 +195,11 @@ func RebuildIndex(ctx context.Context, ix *versions.Index, rd *kafka.Reader, opt
 		"duration", stats.Duration.Round(time.Millisecond))
 	return stats, nil
 }
+
+// errLostDuringRebuild is a rebuild that found some slot without its
+// prepared epoch when it finished: Redis lost data while it ran, so what
+// it merged may be gone, and that slot got no epoch.
+var errLostDuringRebuild = errors.New("the index lost data while it was rebuilt")
 
 // fold accumulates what a rebuild or a repair reads, partition by
 // partition, and merges it into the index in batches.
