@@ -44,10 +44,9 @@ type Config struct {
 	// for a Redis Cluster, the hosts being seed nodes (any masters; the
 	// client discovers the rest) and the query go-redis's cluster options,
 	// for example ?dial_timeout=3s. A cluster has only database 0.
-	// rediss:// and rediss+cluster:// connect over TLS.
 	//
 	// It may hold a password; the password never shows in logs or errors.
-	// rediss:// connects over TLS.
+	// rediss:// and rediss+cluster:// connect over TLS.
 	RedisURL string `env:"REDIS_URL"`
 	// RedisTLSCAFile is a PEM file of the CAs that sign Redis's
 	// certificate, for a rediss:// URL. Empty trusts the system's CAs.
@@ -91,6 +90,27 @@ type Config struct {
 	MaxAppendBytes int `env:"MAX_APPEND_BYTES, default=1000000"`
 	// MaxAppendEvents bounds the events of one append.
 	MaxAppendEvents int `env:"MAX_APPEND_EVENTS, default=1000"`
+
+	// MetadataRefresh is how often the topic's partition count is read, so
+	// that appends and groups use partitions added to the topic.
+	MetadataRefresh time.Duration `env:"METADATA_REFRESH, default=5s"`
+
+	// SubscribeMaxInFlight is the window of a persistent subscription that
+	// asks for none: how many deliveries may be sent and not yet acked.
+	SubscribeMaxInFlight int `env:"SUBSCRIBE_MAX_IN_FLIGHT, default=256"`
+	// SubscribeCommitInterval is how often groups commit acked offsets.
+	SubscribeCommitInterval time.Duration `env:"SUBSCRIBE_COMMIT_INTERVAL, default=1s"`
+	// GroupSessionTimeout is how long a member that stopped heartbeating,
+	// for example in a killed sidecar, keeps its partitions. It must be
+	// within the broker's group.min.session.timeout.ms (6s by default) and
+	// group.max.session.timeout.ms.
+	GroupSessionTimeout time.Duration `env:"GROUP_SESSION_TIMEOUT, default=10s"`
+	// GroupHeartbeatInterval is how often members heartbeat: a rebalance is
+	// noticed at the next heartbeat.
+	GroupHeartbeatInterval time.Duration `env:"GROUP_HEARTBEAT_INTERVAL, default=1s"`
+	// FetchMaxWait bounds how long a subscription's fetch waits for new
+	// records.
+	FetchMaxWait time.Duration `env:"FETCH_MAX_WAIT, default=1s"`
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL, default=info"`
@@ -175,6 +195,7 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
 	}
+	c.validateSubscriptions(bad)
 	return errors.Join(errs...)
 }
 

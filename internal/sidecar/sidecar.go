@@ -118,6 +118,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 		Logger:          log,
 		DeliveryTimeout: cfg.DeliveryTimeout,
 		Linger:          cfg.ProduceLinger,
+		MetadataMaxAge:  cfg.MetadataRefresh,
 		Extra:           append(kopts, sc.ops.produceHook()),
 	}
 	admCl, err := kafka.NewAdminClient(kcfg)
@@ -153,6 +154,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 				MaxAppendBytes:     cfg.MaxAppendBytes,
 				MaxEvents:          cfg.MaxAppendEvents,
 			},
+			PartitionRefresh: cfg.MetadataRefresh,
+			Subscriptions:    cfg.subscriptionOptions(),
 		})
 	if err != nil {
 		return nil, err
