@@ -44,10 +44,9 @@ type Config struct {
 	// for a Redis Cluster, the hosts being seed nodes (any masters; the
 	// client discovers the rest) and the query go-redis's cluster options,
 	// for example ?dial_timeout=3s. A cluster has only database 0.
-	// rediss:// and rediss+cluster:// connect over TLS.
 	//
 	// It may hold a password; the password never shows in logs or errors.
-	// rediss:// connects over TLS.
+	// rediss:// and rediss+cluster:// connect over TLS.
 	RedisURL string `env:"REDIS_URL"`
 	// RedisTLSCAFile is a PEM file of the CAs that sign Redis's
 	// certificate, for a rediss:// URL. Empty trusts the system's CAs.
