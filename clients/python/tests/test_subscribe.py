@@ -66,11 +66,12 @@ def ids(deliveries: list[Delivery]) -> list[str]:
 
 #: QUIET is how long nothing must arrive for a subscription to count as
 #: having nothing more to deliver, in seconds.
-QUIET = 3.0
+QUIET = 2.0
 
 
 def assert_quiet(sub: PersistentSubscription) -> None:
-    """assert_quiet checks that nothing more comes."""
+    """assert_quiet checks that, once caught up, nothing more comes."""
+    assert sub.caught_up.wait(WAIT), "no caught-up marker"
     extra = sub.next(timeout=QUIET)
     assert extra is None, f"unexpected {extra}: {ids([extra])}"
 

@@ -193,8 +193,9 @@ class PersistentSubscription(Iterator[Delivery]):
     that reconnecting cannot overcome (or any failure, with
     ``reconnect=False``) raises an :class:`EventStoreError` from the
     iteration. :meth:`next` waits at most a timeout, for batching consumers.
-    ``caught_up`` is set once the sidecar reported that everything in the
-    subscription's partitions at the time it opened was delivered.
+    ``caught_up`` is set as soon as the sidecar reported that everything in
+    the subscription's partitions at the time it opened was sent; deliveries
+    before the report may still wait for :meth:`next`.
 
     Create it with :meth:`EventStoreClient.subscribe
     <eventstore_client.EventStoreClient.subscribe>`.
@@ -220,7 +221,7 @@ class PersistentSubscription(Iterator[Delivery]):
         self._generation = 0
         self._closing = threading.Event()
         self._closed = False
-        #: caught_up is set when the sidecar sent its first CaughtUp.
+        #: caught_up is set when the first CaughtUp arrived.
         self.caught_up = threading.Event()
         #: connections counts the Subscribe calls opened so far.
         self.connections = 0
@@ -279,9 +280,7 @@ class PersistentSubscription(Iterator[Delivery]):
             if generation != self._generation:
                 continue  # from a broken call; it comes again
             if msg.HasField("caught_up"):
-                logger.debug("caught up", extra={"group": self.group})
                 self._advance(msg.caught_up.positions, past=False)
-                self.caught_up.set()
                 continue
             self._advance([msg.delivery.position], past=True)
             return Delivery(self, generation, msg.delivery)
@@ -427,6 +426,9 @@ class PersistentSubscription(Iterator[Delivery]):
                         extra={"group": self.group, "connection": conn.generation},
                     )
                 self._inbox.put((conn.generation, msg))
+                if msg.HasField("caught_up") and not self.caught_up.is_set():
+                    logger.debug("caught up", extra={"group": self.group})
+                    self.caught_up.set()
             err: EventStoreError = Unavailable("the sidecar ended the subscription")
         except grpc.RpcError as rpc_err:
             err = from_rpc_error(rpc_err)
