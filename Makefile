@@ -96,17 +96,6 @@ bench-profile: services-up bench-build ## CPU profiles of an in-process sidecar 
 	done
 	@echo "profiles and their summaries are in $(BENCH_DIR)/profile"
 
-FAULTS_DIR := $(CURDIR)/.services/faults
-FAULTS_ENV := SERVICES_DIR=$(FAULTS_DIR) KAFKA_PORT=29092 KAFKA_CONTROLLER_PORT=29093 REDIS_PORT=26379
-
-.PHONY: test-faults
-test-faults: build ## the fault suite on a Kafka and a Redis of its own: kill -9, Redis flushes and restarts, broker restarts
-	$(FAULTS_ENV) scripts/redis.sh start
-	$(FAULTS_ENV) scripts/kafka.sh start
-	rc=0; $(FAULTS_ENV) SIDECAR_BIN=$(BIN)/sidecar go test -tags faults -count=1 -timeout 15m -v \
-		./internal/faults/ || rc=$$?; \
-	$(FAULTS_ENV) scripts/kafka.sh stop; $(FAULTS_ENV) scripts/redis.sh stop; exit $$rc
-
 .PHONY: services-up
 services-up: ## start real Kafka, Redis and a Redis Cluster on loopback (idempotent)
 	scripts/redis.sh start
