@@ -29,6 +29,7 @@ type cli struct {
 	Groups groupsCmd `cmd:"" help:"Inspect and reset the consumer groups of the event topic."`
 	Topic  topicCmd  `cmd:"" help:"Inspect the event topic and add partitions to it."`
 	Verify verifyCmd `cmd:"" help:"Check the event topic and the version index against the store's invariants."`
+	Index  indexCmd  `cmd:"" help:"Inspect the version index in Redis and rebuild it from the event topic."`
 }
 
 // env is what every command's Run receives: the validated configuration

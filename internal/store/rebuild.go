@@ -94,6 +94,12 @@ type RebuildOptions struct {
 	// Full reads every partition from its first offset even when the
 	// watermarks of an earlier rebuild would let it resume.
 	Full bool
+	// RefuseAppends removes the epoch once the rebuild owns the
+	// watermarks, so that every sidecar refuses appends until the rebuild
+	// has written a new one. It is for an index suspected to be stale (a
+	// failover to a lagging replica), which merging beside live appends
+	// would correct only after writers were given versions twice.
+	RefuseAppends bool
 	// Logger receives the rebuild's lifecycle logs. Default slog.Default().
 	Logger *slog.Logger
 	// Progress, when not nil, is called from the rebuilding goroutine
@@ -162,6 +168,15 @@ func RebuildIndex(ctx context.Context, ix *versions.Index, rd *kafka.Reader, opt
 	resumed, err := f.start(ctx, opts.Full, ends)
 	if err != nil {
 		return RebuildStats{}, err
+	}
+	// After the start, not before: a sidecar that rebuilds because the
+	// epoch is gone then resumes from this rebuild's watermarks, never
+	// from those of an earlier one.
+	if opts.RefuseAppends {
+		if err := ix.ClearEpoch(ctx); err != nil {
+			return RebuildStats{}, err
+		}
+		opts.Logger.Info("epoch removed: every sidecar refuses appends until the rebuild ends", "topic", opts.Topic)
 	}
 	opts.Logger.Info("index rebuild started", "topic", opts.Topic, "partitions", len(ends),
 		"resumed", resumed, "records_to_read", f.total)

@@ -43,6 +43,18 @@ func (s *Store) lostStream(stream string, partition int32) {
 // were lost, reads what landed meanwhile, and ends the repair.
 func (s *Store) repairStream(ctx context.Context, stream string, partition int32) error {
 	started := time.Now()
+	// A repair that ended between the append that found the stream lost
+	// and this call left nothing to do.
+	lost, known, err := s.index.StreamLost(ctx, stream)
+	if err != nil {
+		return err
+	}
+	if !lost {
+		return nil
+	}
+	if known >= 0 {
+		partition = known
+	}
 	if err := s.index.MarkRepair(ctx, stream); err != nil {
 		return err
 	}

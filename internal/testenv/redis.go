@@ -106,14 +106,28 @@ func DeleteKeys(t testing.TB, rdb redis.UniversalClient, pattern string) int {
 	ctx := context.Background()
 	var n atomic.Int64
 	del := func(ctx context.Context, c *redis.Client) error {
-		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			if err := c.Unlink(ctx, iter.Val()).Err(); err != nil {
+		// One UNLINK per key, pipelined per page: a cluster node refuses
+		// a command over keys of several slots.
+		var cursor uint64
+		for {
+			keys, next, err := c.Scan(ctx, cursor, pattern, 1000).Result()
+			if err != nil {
 				return err
 			}
-			n.Add(1)
+			pipe := c.Pipeline()
+			for _, k := range keys {
+				pipe.Unlink(ctx, k)
+			}
+			if len(keys) > 0 {
+				if _, err := pipe.Exec(ctx); err != nil {
+					return err
+				}
+			}
+			n.Add(int64(len(keys)))
+			if cursor = next; cursor == 0 {
+				return nil
+			}
 		}
-		return iter.Err()
 	}
 	var err error
 	switch c := rdb.(type) {

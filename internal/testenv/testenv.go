@@ -120,6 +120,12 @@ func Start(t testing.TB, cfg sidecar.Config) *sidecar.Sidecar {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test configuration: %v", err)
 	}
+	if strings.HasPrefix(cfg.RedisURL, "redis+cluster://") {
+		// The cluster is the tests' own: leave no index behind, after the
+		// sidecar stopped.
+		rdb := RedisClient(t, cfg.RedisURL)
+		t.Cleanup(func() { DeleteKeys(t, rdb, "es:"+cfg.KafkaTopic+":*") })
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	sc, err := sidecar.Start(ctx, cfg, Logger(t))

@@ -12,7 +12,27 @@ var (
 	//go:embed lua/repair.lua
 	repairSource string
 	repairScript = redis.NewScript(repairSource)
+	//go:embed lua/check.lua
+	checkSource string
+	checkScript = redis.NewScript(checkSource)
 )
+
+// StreamLost tells, without changing anything, whether a stream lost keys
+// or is under repair, as a reservation would find; partition is where its
+// records are, -1 when the index does not know.
+func (ix *Index) StreamLost(ctx context.Context, stream string) (lost bool, partition int32, err error) {
+	sk := ix.keys.stream(stream)
+	r, err := checkScript.Run(ctx, ix.rdb, []string{sk.meta, sk.ids, sk.offsets, sk.slot}, stream).Slice()
+	if err != nil {
+		return false, 0, fmt.Errorf("check stream: %w", err)
+	}
+	if len(r) != 2 {
+		return false, 0, fmt.Errorf("check stream: unexpected reply %v", r)
+	}
+	n, _ := r[0].(int64)
+	p, _ := r[1].(string)
+	return n == 1, int32(atoi(p)), nil
+}
 
 // repairField marks a stream under repair in its meta hash.
 const repairField = "rr"

@@ -93,3 +93,16 @@ func (ix *Index) CountStreams(ctx context.Context, progress func(int64)) (int64,
 	}
 	return total, nil
 }
+
+// ClearEpoch removes the epoch of every slot: every sidecar refuses
+// appends until a rebuild writes a new one.
+func (ix *Index) ClearEpoch(ctx context.Context) error {
+	pipe := ix.rdb.Pipeline()
+	for s := range uint16(numSlots) {
+		pipe.Del(ctx, ix.keys.epochKey(s))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("clear epoch: %w", err)
+	}
+	return nil
+}
