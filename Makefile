@@ -70,7 +70,7 @@ bench-build: build
 	go build -o $(BIN)/bench ./cmd/bench
 
 .PHONY: bench
-bench: services-up bench-build ## benchmark the sidecar against raw franz-go and go-redis (about 10 minutes); table in .bench/bench.md
+bench: services-up bench-build ## benchmark the sidecar against raw franz-go and go-redis (about 6 minutes); see BENCHMARKS.md
 	$(BENCH) --out $(BENCH_DIR)/bench.md $(BENCH_FLAGS)
 
 .PHONY: bench-smoke

@@ -81,12 +81,20 @@ pid_read() {
 }
 
 # pid_alive PIDFILE PATTERN succeeds when the pid in PIDFILE is a live
-# process whose command line contains PATTERN (a fixed string).
+# process whose command line contains PATTERN (a fixed string). A process
+# in the middle of an exec (start_bg's setsid and nohup exec in turn) shows
+# an empty command line for a moment, so a mismatch is checked again
+# before it counts.
 pid_alive() {
-	local pid
+	local pid cmdline try
 	pid="$(pid_read "$1")" || return 1
-	kill -0 "$pid" 2>/dev/null || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
+	for try in 1 2 3 4 5; do
+		kill -0 "$pid" 2>/dev/null || return 1
+		cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+		[[ "$cmdline" == *"$2"* ]] && return 0
+		((try < 5)) && sleep 0.1
+	done
+	return 1
 }
 
 # lock_state DIR serialises start, stop and install of one service across

@@ -7,16 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"golang.org/x/term"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
@@ -115,7 +112,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 	kcfg := kafka.Config{
 		Brokers:         brokers,
 		Topic:           cfg.KafkaTopic,
-		Logger:          log,
+		Logger:          franzLogger(cfg, log),
 		DeliveryTimeout: cfg.DeliveryTimeout,
 		Linger:          cfg.ProduceLinger,
 		MetadataMaxAge:  cfg.MetadataRefresh,
@@ -345,25 +342,4 @@ func waitFor(ctx context.Context, log *slog.Logger, what string, fn func(context
 		}
 		delay = min(2*delay, 5*time.Second)
 	}
-}
-
-// NewLogger returns the sidecar's logger: JSON, or text on a terminal when
-// the format is auto.
-func NewLogger(cfg Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	text := cfg.LogFormat == "text"
-	if cfg.LogFormat == "auto" {
-		f, ok := w.(*os.File)
-		text = ok && term.IsTerminal(int(f.Fd()))
-	}
-	var h slog.Handler = slog.NewJSONHandler(w, opts)
-	if text {
-		h = slog.NewTextHandler(w, opts)
-	}
-	if len(cfg.secrets()) > 0 {
-		h = redactingHandler{h, cfg}
-	}
-	return slog.New(h)
 }
