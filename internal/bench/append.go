@@ -80,7 +80,7 @@ func (h *harness) appends(ctx context.Context, a *child) error {
 		h.rep.expect(rowAddedP99)
 	}
 
-	topic, err := h.newTopic(ctx, "produce")
+	topic, err := h.newTopic(ctx, "produce", false)
 	if err != nil {
 		return err
 	}

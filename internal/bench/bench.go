@@ -121,8 +121,8 @@ type harness struct {
 	admCl *kgo.Client
 	adm   *kadm.Client
 	rep   *Report
-	// topics are the run's topics, each with the streams written to its
-	// index, for the clean-up.
+	// topics are the run's topics, and indexed the streams written to the
+	// index of each that a sidecar serves, for the clean-up.
 	topics  []string
 	indexed map[string][]string
 }
@@ -161,8 +161,8 @@ func newHarness(ctx context.Context, cfg Config) (*harness, error) {
 }
 
 // newTopic creates a topic of the run, like the one the sidecar creates,
-// and marks its empty index complete.
-func (h *harness) newTopic(ctx context.Context, role string) (string, error) {
+// and marks its empty index complete when a sidecar is to serve it.
+func (h *harness) newTopic(ctx context.Context, role string, served bool) (string, error) {
 	name := h.id + "-" + role
 	h.topics = append(h.topics, name)
 	// A topic just created may be unknown to the broker's metadata for a
@@ -179,6 +179,10 @@ func (h *harness) newTopic(ctx context.Context, role string) (string, error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	if !served {
+		return name, nil
+	}
+	h.indexed[name] = []string{}
 	if err := versions.New(h.rdb, name).WriteEpoch(ctx, h.id); err != nil {
 		return "", err
 	}
@@ -208,7 +212,7 @@ func (h *harness) sidecarEnv(topic string) map[string]string {
 
 // startChild starts a sidecar child process on a new topic of the run.
 func (h *harness) startChild(ctx context.Context, role string) (*child, error) {
-	topic, err := h.newTopic(ctx, role)
+	topic, err := h.newTopic(ctx, role, true)
 	if err != nil {
 		return nil, err
 	}
@@ -260,8 +264,8 @@ func (h *harness) close() {
 		h.log.Warn("deleting the run's topics failed", "topics", h.topics, "err", err)
 	}
 	keys := 0
-	for _, t := range h.topics {
-		n, err := versions.Drop(ctx, h.rdb, t, slices.Values(h.indexed[t]))
+	for t, streams := range h.indexed {
+		n, err := versions.Drop(ctx, h.rdb, t, slices.Values(streams))
 		if err != nil {
 			h.log.Warn("deleting the run's index keys failed", "topic", t, "err", err)
 		}

@@ -47,7 +47,7 @@ func Profile(ctx context.Context, cfg Config, dir string) (*Report, error) {
 		"machine: " + machine() + "; load average at start: " + loadAverage(),
 	}
 
-	topic, err := h.newTopic(ctx, "profile")
+	topic, err := h.newTopic(ctx, "profile", true)
 	if err != nil {
 		return nil, err
 	}
