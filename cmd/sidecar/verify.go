@@ -80,8 +80,8 @@ func (c verifyCmd) Run(e *env) error {
 }
 
 func printReport(w io.Writer, rep *verify.Report) {
-	fmt.Fprintf(w, "topic %s: %d partitions, %d streams, %d records, %d events, %d foreign records\n",
-		rep.Topic, rep.Partitions, rep.Streams, rep.Records, rep.Events, rep.Foreign)
+	fmt.Fprintf(w, "topic %s: %d partitions, %d streams, %d records, %d events, %d fences, %d foreign records\n",
+		rep.Topic, rep.Partitions, rep.Streams, rep.Records, rep.Events, rep.Fences, rep.Foreign)
 	if rep.IndexChecked {
 		fmt.Fprintf(w, "index: compared with the topic; %d streams hold a lease, %d of them expired and await their next writer\n",
 			rep.Reservations, rep.Expired)

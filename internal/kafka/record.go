@@ -18,11 +18,16 @@ const (
 	HeaderFirstVersion = "es-first-version"
 	HeaderLastVersion  = "es-last-version"
 	HeaderToken        = "es-token"
-	HeaderFormat       = "es-format"
+	// HeaderFence holds, on a fence, the token of the append it resolves.
+	HeaderFence  = "es-fence"
+	HeaderFormat = "es-format"
 )
 
 // formatV1 names the record format: a protobuf eventstore.RecordedAppend.
 const formatV1 = "eventstore.RecordedAppend/1"
+
+// formatFence names a fence: a record without events, see NewFence.
+const formatFence = "eventstore.Fence/1"
 
 // ErrNotAnAppend is a record in the topic that the sidecar did not write.
 var ErrNotAnAppend = errors.New("record is not an event store append")
@@ -64,6 +69,38 @@ func Decode(r *kgo.Record) (*eventstorepb.RecordedAppend, error) {
 		e.Offset = r.Offset
 	}
 	return a, nil
+}
+
+// NewFence returns a fence for partition: a record without a value that
+// the append protocol writes before it looks in the partition for an
+// append whose outcome is unknown. Once the fence is acknowledged, every
+// record the broker took before it lies below its offset; and a produce of
+// the same producer that was abandoned before the fence was written cannot
+// land after it, because an abandoned produce moves the producer to a new
+// epoch and the broker refuses batches of an older one. The fence names
+// the stream and the token it resolves. Readers skip it: Decode returns
+// ErrNotAnAppend.
+func NewFence(topic string, partition int32, stream, token string) *kgo.Record {
+	return &kgo.Record{
+		Topic:     topic,
+		Partition: partition,
+		Key:       []byte(stream),
+		Headers: []kgo.RecordHeader{
+			{Key: HeaderFormat, Value: []byte(formatFence)},
+			{Key: HeaderStream, Value: []byte(stream)},
+			{Key: HeaderFence, Value: []byte(token)},
+		},
+	}
+}
+
+// IsFence reports whether r is a fence written by NewFence.
+func IsFence(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == HeaderFormat {
+			return string(h.Value) == formatFence
+		}
+	}
+	return false
 }
 
 // Token returns the reservation token of a record without decoding it.

@@ -137,12 +137,15 @@ func mustAppend(t *testing.T, st *store.Store, req *eventstorepb.AppendRequest) 
 	return res
 }
 
-// topicAppends decodes every record of the topic, in offset order.
+// topicAppends decodes every append of the topic, in offset order.
 func (r *rig) topicAppends(t *testing.T) []*eventstorepb.RecordedAppend {
 	t.Helper()
 	var out []*eventstorepb.RecordedAppend
 	for _, rec := range testenv.ReadTopic(t, r.kcfg.Brokers, faultTopic) {
 		a, err := kafka.Decode(rec)
+		if errors.Is(err, kafka.ErrNotAnAppend) {
+			continue
+		}
 		if err != nil {
 			t.Fatalf("offset %d: %v", rec.Offset, err)
 		}
@@ -267,8 +270,9 @@ func TestUnknownOutcomeIsResolvedAgainstThePartition(t *testing.T) {
 	t.Run("applied, answered with a timeout", func(t *testing.T) {
 		r := newRig(t, store.Options{})
 		// REQUEST_TIMED_OUT on produce: the broker appends, then answers
-		// that it timed out, on every attempt.
-		h := r.kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: -1})
+		// that it timed out, on every attempt of the append.
+		h := r.kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: -1,
+			When: firstEpochOnly()})
 		first := appendReq("timed-out", 0, "a", "b")
 		res, err := appendWithin(t, r.store, 30*time.Second, first)
 		if err != nil || res.Version != 2 {
@@ -296,10 +300,11 @@ func TestUnknownOutcomeIsResolvedAgainstThePartition(t *testing.T) {
 		defer injector.Close()
 		applied := make(chan error, 1)
 		var once atomic.Bool
+		appendAttempt := firstEpochOnly()
 		r.kc.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
 			r.kc.KeepControl()
 			req := kreq.(*kmsg.ProduceRequest)
-			if req.Acks != -1 {
+			if req.Acks != -1 || !appendAttempt(req) {
 				return nil, nil, false
 			}
 			if once.CompareAndSwap(false, true) {
@@ -329,7 +334,8 @@ func TestUnknownOutcomeIsResolvedAgainstThePartition(t *testing.T) {
 
 	t.Run("not applied", func(t *testing.T) {
 		r := newRig(t, store.Options{})
-		h := r.kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotLeaderForPartition, Count: -1})
+		h := r.kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotLeaderForPartition, Count: -1,
+			When: firstEpochOnly()})
 		_, err := appendWithin(t, r.store, 30*time.Second, appendReq("not-applied", 0, "a"))
 		if !errors.Is(err, store.ErrUnavailable) {
 			t.Fatalf("append error %v, want unavailable", err)
@@ -343,6 +349,27 @@ func TestUnknownOutcomeIsResolvedAgainstThePartition(t *testing.T) {
 		}
 		r.wantTopic(t, retry)
 	})
+}
+
+// firstEpochOnly matches the produce requests of the first producer epoch
+// it sees: the attempts of an append, and not the fence written after the
+// producer abandoned it and moved to a new epoch.
+func firstEpochOnly() func(kmsg.Request) bool {
+	var first atomic.Int32
+	first.Store(-2)
+	return func(kreq kmsg.Request) bool {
+		epoch := int32(-1)
+		for _, t := range kreq.(*kmsg.ProduceRequest).Topics {
+			for _, p := range t.Partitions {
+				var b kmsg.RecordBatch
+				if err := b.ReadFrom(p.Records); err == nil {
+					epoch = int32(b.ProducerEpoch)
+				}
+			}
+		}
+		first.CompareAndSwap(-2, epoch)
+		return epoch == first.Load()
+	}
 }
 
 // reserveAndDie reserves versions for req as a sidecar would, with a
@@ -563,4 +590,42 @@ func waitCommitted(t *testing.T, r *rig, stream string, version int64) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+func TestProduceAppliedAfterItWasAbandoned(t *testing.T) {
+	// A produce the broker took late, after the append had given up on it
+	// and found nothing in the partition, landed after the reservation was
+	// released: the retry wrote the same events at the same versions again,
+	// and a contended stream got two records of one version.
+	r := newRig(t, store.Options{})
+	wake := make(chan struct{})
+	var slept atomic.Bool
+	r.kc.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		r.kc.KeepControl()
+		if kreq.(*kmsg.ProduceRequest).Acks == -1 && slept.CompareAndSwap(false, true) {
+			r.kc.SleepControl(func() { <-wake })
+		}
+		return nil, nil, false
+	})
+	handled := r.kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Observe: true, Count: -1})
+
+	_, err := appendWithin(t, r.store, 30*time.Second, appendReq("late", 0, "a"))
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("append error %v, want unavailable", err)
+	}
+	// The broker takes the abandoned request now.
+	before := handled.Hits()
+	close(wake)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := handled.Wait(ctx, before+1); err != nil {
+		t.Fatalf("the abandoned produce was not handled: %v", err)
+	}
+
+	retry := appendReq("late", 0, "a")
+	res := mustAppend(t, r.store, retry)
+	if res.Version != 1 {
+		t.Fatalf("retry: version %d, want 1", res.Version)
+	}
+	r.wantTopic(t, retry)
 }

@@ -33,11 +33,26 @@ func (s *Store) resolve(ctx context.Context, res versions.Reservation) error {
 	return nil
 }
 
-// settle looks for the reservation's record after the stream's last known
-// one and commits the reservation when the record is there, releasing it
+// settle writes a fence to the reservation's partition, looks for the
+// reservation's record between the stream's last known one and the fence,
+// and commits the reservation when the record is there, releasing it
 // otherwise. It returns the record's offset, or -1 when it was released.
+//
+// Without the fence the answer would not be final: a produce this process
+// abandoned at its delivery timeout may still sit in the broker, and land
+// after a scan to the end of the partition found nothing and the
+// reservation was released; the next writer then gets the same versions.
+// Written by the same producer after the abandoned produce, the fence
+// makes the broker refuse it (see kafka.NewFence), and it bounds the scan.
+// For a lease of another sidecar that expired, the fence still bounds the
+// scan at a point every replica has; that sidecar's own produce is bounded
+// by its delivery timeout, well below the lease.
 func (s *Store) settle(ctx context.Context, res versions.Reservation) (int64, error) {
-	rec, err := s.findToken(ctx, res)
+	fence, err := s.producer.Produce(ctx, kafka.NewFence(s.opts.Topic, res.Partition, res.Stream, res.Token))
+	if err != nil {
+		return 0, fmt.Errorf("write fence: %w", err)
+	}
+	rec, err := s.findToken(ctx, res, fence)
 	if err != nil {
 		return 0, err
 	}
@@ -61,19 +76,12 @@ func (s *Store) settle(ctx context.Context, res versions.Reservation) (int64, er
 	return rec.Offset, nil
 }
 
-// findToken scans the stream's partition from its last known record to the
-// end for the record carrying the reservation's token.
-func (s *Store) findToken(ctx context.Context, res versions.Reservation) (*kgo.Record, error) {
-	ends, err := s.reader.EndOffsets(ctx)
-	if err != nil {
-		return nil, err
-	}
-	end, ok := ends[res.Partition]
-	if !ok {
-		return nil, fmt.Errorf("partition %d is not in the topic", res.Partition)
-	}
+// findToken scans the stream's partition from its last known record up to
+// the fence at offset until for the record carrying the reservation's
+// token.
+func (s *Store) findToken(ctx context.Context, res versions.Reservation, until int64) (*kgo.Record, error) {
 	var found *kgo.Record
-	err = s.reader.Scan(ctx, res.Partition, res.LastOffset+1, end, func(r *kgo.Record) (bool, error) {
+	err := s.reader.Scan(ctx, res.Partition, res.LastOffset+1, until, func(r *kgo.Record) (bool, error) {
 		if kafka.Token(r) == res.Token {
 			found = r
 			return false, nil

@@ -126,10 +126,12 @@ type Report struct {
 	Topic      string `json:"topic"`
 	Partitions int    `json:"partitions"`
 	Streams    int    `json:"streams"`
-	// Records counts the store's records, Foreign the records of other
-	// writers, which are skipped.
+	// Records counts the store's records, Fences the fences the append
+	// protocol wrote to resolve unknown outcomes, and Foreign the records
+	// of other writers; fences and foreign records hold no events.
 	Records int `json:"records"`
 	Events  int `json:"events"`
+	Fences  int `json:"fences"`
 	Foreign int `json:"foreign"`
 	// IndexChecked is set when the index was compared with the topic.
 	// Reservations counts streams holding a lease, Expired those whose
@@ -314,6 +316,10 @@ func (v *verifier) endOffsets(ctx context.Context) (map[int32]int64, error) {
 // record of no stream.
 func (v *verifier) add(r *kgo.Record) string {
 	if r.Attrs.IsControl() {
+		return ""
+	}
+	if kafka.IsFence(r) {
+		v.report.Fences++
 		return ""
 	}
 	a, err := kafka.Decode(r)

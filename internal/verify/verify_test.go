@@ -58,6 +58,8 @@ type rec struct {
 	raw []byte
 	// foreign leaves out the store's headers.
 	foreign bool
+	// fence writes a fence of the stream instead of an append.
+	fence bool
 }
 
 func write(t *testing.T, kcfg kafka.Config, recs ...rec) {
@@ -81,6 +83,9 @@ func write(t *testing.T, kcfg kafka.Config, recs ...rec) {
 		kr, err := kafka.NewRecord(topic, r.partition, a)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if r.fence {
+			kr = kafka.NewFence(topic, r.partition, r.stream, a.Token)
 		}
 		if r.raw != nil {
 			kr.Value = r.raw
@@ -132,6 +137,8 @@ func TestTopicProblems(t *testing.T) {
 			map[verify.Kind]int{verify.Undecodable: 1}, 0},
 		{"foreign records are skipped", []rec{{stream: "a", first: 1, ids: []string{"x"}, foreign: true},
 			{stream: "b", first: 1, ids: []string{"x"}}}, nil, 1},
+		{"fences hold no events", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "a", fence: true},
+			{stream: "a", first: 2, ids: []string{"y"}}}, nil, 0},
 		{"streams are independent", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "b", partition: 1, first: 1, ids: []string{"x"}},
 			{stream: "a", first: 2, ids: []string{"y"}}}, nil, 0},
 	}
@@ -142,6 +149,10 @@ func TestTopicProblems(t *testing.T) {
 			rep := run(t, verify.Options{Kafka: kcfg})
 			if !maps.Equal(rep.ByKind, tt.want) && !(len(rep.ByKind) == 0 && len(tt.want) == 0) {
 				t.Fatalf("problems %v, want %v: %v", rep.ByKind, tt.want, rep.Problems)
+			}
+			if n := rep.Records + rep.Fences + rep.Foreign + rep.ByKind[verify.Undecodable]; n != len(tt.recs) {
+				t.Fatalf("%d records, %d fences, %d foreign, %d undecodable: %d in all, want %d", rep.Records,
+					rep.Fences, rep.Foreign, rep.ByKind[verify.Undecodable], n, len(tt.recs))
 			}
 			if rep.Foreign != tt.foreign {
 				t.Fatalf("%d foreign records, want %d", rep.Foreign, tt.foreign)
