@@ -199,6 +199,11 @@ def test_every_submission_is_analyzed_once(
     assert stats["parked"] == 0
     assert stats["analyzed"] >= 200
 
+    # The stop acked everything: the group's next analyzer has nothing to do.
+    after = start_analyzer(topic_sidecar.address, group)
+    after.wait_for(lambda r: r.get("msg") == "caught up", "the caught-up marker")
+    assert after.stop()["deliveries"] == 0
+
 
 def test_a_killed_analyzer_leaves_no_duplicates(
     topic_sidecar: Sidecar,
