@@ -168,8 +168,13 @@ func TestReadStreamAmongManyRecords(t *testing.T) {
 	// Redis loses the topic's index: reads are unavailable until the
 	// index is rebuilt from the topic, then read the same.
 	rdb := testenv.Redis(t, b)
-	keys, err := rdb.Keys(context.Background(), "es:"+cfg.KafkaTopic+":*").Result()
-	if err != nil || len(keys) == 0 {
+	// SCAN, not KEYS: other tests share this Redis and KEYS blocks it.
+	var keys []string
+	iter := rdb.Scan(context.Background(), 0, "es:"+cfg.KafkaTopic+":*", 1000).Iterator()
+	for iter.Next(context.Background()) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil || len(keys) == 0 {
 		t.Fatalf("index keys of the topic: %d, %v", len(keys), err)
 	}
 	for i := 0; i < len(keys); i += 1000 {
