@@ -34,7 +34,7 @@ build: ## build the sidecar into .bin/sidecar
 	go build -o $(BIN)/sidecar ./cmd/sidecar
 
 .PHONY: test
-test: services-up build proto-check test-go test-python test-php bench-smoke ## every test, on real Kafka and Redis
+test: services-up build proto-check test-go test-python test-php bench-smoke test-faults ## every test, on real Kafka and Redis
 
 .PHONY: test-go
 test-go: ## Go tests on the embedded and the real backends (needs services-up)
@@ -95,6 +95,19 @@ bench-profile: services-up bench-build ## CPU profiles of an in-process sidecar 
 		go tool pprof -top -cum -nodecount=60 $${f%.trace}.net.pb > $${f%.trace}.net.txt 2>/dev/null; \
 	done
 	@echo "profiles and their summaries are in $(BENCH_DIR)/profile"
+
+# The fault suite kills, flushes and restarts its Kafka and Redis: they are
+# its own, on other ports and with their own state directory.
+FAULTS_DIR := $(CURDIR)/.services/faults
+FAULTS_ENV := SERVICES_DIR=$(FAULTS_DIR) KAFKA_PORT=29092 KAFKA_CONTROLLER_PORT=29093 REDIS_PORT=26379
+
+.PHONY: test-faults
+test-faults: build ## the fault suite on a Kafka and a Redis of its own: kill -9, Redis flushes and restarts, broker restarts
+	$(FAULTS_ENV) scripts/redis.sh start
+	$(FAULTS_ENV) scripts/kafka.sh start
+	rc=0; $(FAULTS_ENV) SIDECAR_BIN=$(BIN)/sidecar go test -tags faults -count=1 -timeout 15m -v \
+		./internal/faults/ || rc=$$?; \
+	$(FAULTS_ENV) scripts/kafka.sh stop || true; $(FAULTS_ENV) scripts/redis.sh stop || true; exit $$rc
 
 .PHONY: services-up
 services-up: ## start real Kafka, Redis and a Redis Cluster on loopback (idempotent)
