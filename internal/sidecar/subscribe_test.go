@@ -563,6 +563,14 @@ func TestGroupMemberLeavesAndTheOtherTakesOver(t *testing.T) {
 		if all.events != 64 {
 			t.Fatalf("%d events acked in the group, want 64", all.events)
 		}
+		// The second member commits its acks in the partitions it took.
+		waitFor(t, wait, "everything committed", func() bool {
+			n := int64(0)
+			for _, o := range committed(t, adm, "projector", cfg.KafkaTopic) {
+				n += o
+			}
+			return n == 64
+		})
 	})
 }
 
