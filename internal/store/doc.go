@@ -8,10 +8,12 @@
 // in the index with a lease, produces one record holding all of its events
 // to the stream's partition, and commits the reservation with the record's
 // offset. A definite refusal by the broker releases the reservation. An
-// unknown outcome (a timeout, a lost connection) is resolved by looking for
-// the reservation's token in the partition: found, the append is committed;
-// not found, it is released. A reservation whose lease ran out, because its
-// sidecar died, is resolved the same way by the next writer of the stream.
+// unknown outcome (a timeout, a lost connection) is resolved by writing a
+// fence to the partition and looking for the reservation's token below
+// it: found, the append is committed; not found, it is released. A
+// reservation whose lease ran out, because its sidecar died, is resolved
+// the same way by the next writer of the stream. docs/append-protocol.md
+// walks through every step and every failure.
 //
 // Produce and commit run detached from the caller's context, bounded by the
 // delivery timeout, so a client that hangs up mid-append leaves no stream
@@ -80,9 +82,13 @@
 //
 // A sidecar that stalls longer than the lease between its last lease check
 // and the broker's write can land a record that the index no longer
-// expects; the stream's next writer has then moved on. Keep the delivery
-// timeout well below the lease. A stream whose last record is far behind the
-// end of its partition makes resolving an expired lease read that distance.
+// expects; the stream's next writer has then moved on. Landing after the
+// next writer's record, it is superseded and readers skip it; landing
+// between the resolver's fence and that record, it takes the versions in
+// the topic and the acknowledged record is the one a rebuild skips. Keep
+// the delivery timeout well below the lease. A stream whose last record is
+// far behind the end of its partition makes resolving an expired lease
+// read that distance.
 //
 // A delivery's redelivery count is kept by the subscription that sent it
 // (and carried through parking); a new owner after a rebalance counts from
