@@ -12,11 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/eventsidecar/sidecar/internal/kafka"
 	"github.com/eventsidecar/sidecar/internal/verify"
 	"github.com/eventsidecar/sidecar/internal/versions"
 )
@@ -41,17 +39,17 @@ func (c verifyCmd) Run(e *env) error {
 		return errors.New("verify reads a Kafka cluster and its Redis: set SIDECAR_KAFKA_BROKERS and " +
 			"SIDECAR_REDIS_URL to those of the sidecars (the embedded store verifies its index at every start)")
 	}
-	opts := verify.Options{
-		Kafka:       kafka.Config{Brokers: e.cfg.KafkaBrokers, Topic: e.cfg.KafkaTopic},
-		MaxProblems: c.MaxProblems,
-		Logger:      e.log,
+	// The same TLS, SASL and cluster settings as a serving sidecar.
+	kcfg, err := e.cfg.KafkaClientConfig(e.log)
+	if err != nil {
+		return err
 	}
+	opts := verify.Options{Kafka: kcfg, MaxProblems: c.MaxProblems, Logger: e.log}
 	if !c.SkipIndex {
-		ropts, err := redis.ParseURL(e.cfg.RedisURL)
+		rdb, err := e.cfg.RedisClient()
 		if err != nil {
 			return fmt.Errorf("SIDECAR_REDIS_URL: %w", err)
 		}
-		rdb := redis.NewClient(ropts)
 		defer rdb.Close()
 		opts.Index = versions.New(rdb, e.cfg.KafkaTopic)
 		defer opts.Index.Close()
