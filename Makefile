@@ -21,6 +21,20 @@ PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 BUF := github.com/bufbuild/buf/cmd/buf@v1.75.0
 
+# The Go release every target builds and tests with: go1.26.8's standard
+# library has vulnerabilities that are fixed in later patch releases. The
+# go command fetches it through the module proxy once (GOTOOLCHAIN).
+GO_TOOLCHAIN ?= go1.26.11
+export GOTOOLCHAIN := $(GO_TOOLCHAIN)
+
+# govulncheck reads the Go vulnerability database from the golang.org/x/vulndb
+# module (its data/osv), indexed into .bin once per version: these machines
+# reach the module proxy, not the database's own host. A newer VULNDB_VERSION
+# brings newer reports.
+GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
+VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
+VULNDB_DIR := $(BIN)/vulndb-$(VULNDB_VERSION)
+
 .PHONY: help
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,7 +48,7 @@ build: ## build the sidecar into .bin/sidecar
 	go build -o $(BIN)/sidecar ./cmd/sidecar
 
 .PHONY: test
-test: services-up build proto-check test-go test-python test-php bench-smoke test-faults ## every test, on real Kafka and Redis
+test: services-up build proto-check test-go test-python test-php bench-smoke test-faults vulncheck ## every test, on real Kafka and Redis
 
 .PHONY: test-go
 test-go: ## Go tests on the embedded and the real backends (needs services-up)
@@ -108,6 +122,17 @@ test-faults: build ## the fault suite on a Kafka and a Redis of its own: kill -9
 	rc=0; $(FAULTS_ENV) SIDECAR_BIN=$(BIN)/sidecar go test -tags faults -count=1 -timeout 15m -v \
 		./internal/faults/ || rc=$$?; \
 	$(FAULTS_ENV) scripts/kafka.sh stop || true; $(FAULTS_ENV) scripts/redis.sh stop || true; exit $$rc
+
+.PHONY: vulncheck
+vulncheck: ## fail on known vulnerabilities that the code can reach (govulncheck)
+	@if [[ ! -s $(VULNDB_DIR)/index/db.json ]]; then \
+		(cd "$$(mktemp -d)" && go mod download golang.org/x/vulndb@$(VULNDB_VERSION)); \
+		src=$$(go env GOMODCACHE)/golang.org/x/vulndb@$(VULNDB_VERSION); \
+		rm -rf $(VULNDB_DIR).tmp; \
+		go run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) -vulns "$$src/data/osv" -out $(VULNDB_DIR).tmp; \
+		mv $(VULNDB_DIR).tmp $(VULNDB_DIR); \
+	fi
+	go run $(GOVULNCHECK) -db file://$(VULNDB_DIR) ./...
 
 .PHONY: services-up
 services-up: ## start real Kafka, Redis and a Redis Cluster on loopback (idempotent)
