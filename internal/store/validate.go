@@ -17,7 +17,8 @@ import (
 // Limits bound what one append may hold. Every limit is checked before
 // anything is reserved.
 type Limits struct {
-	// MaxStreamNameBytes bounds a stream name. Default 256.
+	// MaxStreamNameBytes bounds a stream name and an event's aggregate id.
+	// Default 256.
 	MaxStreamNameBytes int
 	// MaxEventTypeBytes bounds an event type. Default 256.
 	MaxEventTypeBytes int
@@ -86,8 +87,10 @@ func (l Limits) validate(req *eventstorepb.AppendRequest) error {
 			}
 			ids[e.EventId] = i
 		}
-		if e.AggregateId != "" && !utf8.ValidString(e.AggregateId) {
-			return invalid(field("aggregate_id"), "is not valid UTF-8")
+		if e.AggregateId != "" {
+			if err := checkName(field("aggregate_id"), e.AggregateId, l.MaxStreamNameBytes); err != nil {
+				return err
+			}
 		}
 		if e.CreatedAt < 0 {
 			return invalid(field("created_at"), "%d is before 1970", e.CreatedAt)
@@ -128,10 +131,20 @@ func checkName(field, s string, limit int) error {
 }
 
 // checkMetadata accepts empty metadata or a JSON object whose
-// schema_version, when present, is a positive integer.
+// schema_version, when present, is a positive integer: a JSON number
+// without fraction or exponent, 1 or more. A string such as "2" is not one.
 func checkMetadata(field, md string) error {
 	if md == "" {
 		return nil
+	}
+	if !utf8.ValidString(md) {
+		return invalid(field, "is not valid UTF-8")
+	}
+	if err := json.Unmarshal([]byte(md), new(json.RawMessage)); err != nil {
+		return invalid(field, "is not valid JSON: %v", err)
+	}
+	if t := bytes.TrimLeft([]byte(md), " \t\r\n"); t[0] != '{' {
+		return invalid(field, "is JSON but not an object")
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(md), &obj); err != nil {
@@ -141,9 +154,27 @@ func checkMetadata(field, md string) error {
 	if !ok {
 		return nil
 	}
-	raw = bytes.Trim(raw, `"`)
-	if n, err := strconv.ParseInt(string(raw), 10, 64); err != nil || n < 1 {
-		return invalid(field, "schema_version %s is not a positive integer", obj["schema_version"])
+	if !positiveInteger(raw) {
+		shown := string(raw)
+		if len(shown) > 32 {
+			shown = shown[:32] + "..."
+		}
+		return invalid(field, "schema_version %s is not a positive integer", shown)
 	}
 	return nil
+}
+
+// positiveInteger reports whether a JSON value is an integer of 1 or more
+// written as digits only.
+func positiveInteger(raw []byte) bool {
+	if len(raw) == 0 || raw[0] < '1' || raw[0] > '9' {
+		return false
+	}
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	_, err := strconv.ParseInt(string(raw), 10, 64)
+	return err == nil
 }
