@@ -79,6 +79,10 @@ func newRig(t *testing.T, opts store.Options) *rig {
 	}
 	t.Cleanup(producer.Close)
 	index := versions.New(rdb, faultTopic)
+	// An index that was built before: opening the store rebuilds nothing.
+	if err := index.WriteEpoch(t.Context(), "built"); err != nil {
+		t.Fatal(err)
+	}
 	st, err := store.New(index, producer, kafka.NewReader(kcfg, admCl), kcfg, opts)
 	if err != nil {
 		t.Fatal(err)

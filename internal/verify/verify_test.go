@@ -189,6 +189,10 @@ func newStoreRig(t *testing.T) *storeRig {
 	}
 	t.Cleanup(producer.Close)
 	index := versions.New(rdb, topic)
+	// An index that was built before: opening the store rebuilds nothing.
+	if err := index.WriteEpoch(t.Context(), "built"); err != nil {
+		t.Fatal(err)
+	}
 	st, err := store.New(index, producer, kafka.NewReader(kcfg, admCl), kcfg,
 		store.Options{Topic: topic, RebuildSettle: -1, Logger: testenv.Logger(t)})
 	if err != nil {
@@ -242,49 +246,69 @@ func TestStoreTopicVerifies(t *testing.T) {
 }
 
 func TestIndexProblems(t *testing.T) {
+	// One stream per case, all spoiled in one index and verified at once;
+	// "untouched" is left as the store wrote it.
 	tests := []struct {
-		name  string
-		spoil func(r *storeRig)
-		want  map[verify.Kind]int
+		stream string
+		spoil  func(r *storeRig, meta string)
+		want   verify.Kind // "" for no problem
 	}{
-		{"version behind", func(r *storeRig) { r.mr.HSet(meta("a"), "v", "2") }, map[verify.Kind]int{verify.IndexVersion: 1}},
-		{"version ahead", func(r *storeRig) { r.mr.HSet(meta("a"), "v", "9") }, map[verify.Kind]int{verify.IndexVersion: 1}},
-		{"partition", func(r *storeRig) {
-			r.mr.HSet(meta("a"), "p", map[string]string{"0": "1", "1": "0"}[r.mr.HGet(meta("a"), "p")])
-		}, map[verify.Kind]int{verify.IndexPartition: 1}},
-		{"last offset", func(r *storeRig) { r.mr.HSet(meta("a"), "o", "1234") }, map[verify.Kind]int{verify.IndexOffset: 1}},
-		{"missing", func(r *storeRig) { r.mr.Del(meta("a")) }, map[verify.Kind]int{verify.IndexMissing: 1}},
-		{"extra", func(r *storeRig) { r.mr.HSet(meta("ghost"), "v", "2", "p", "0", "o", "0") },
-			map[verify.Kind]int{verify.IndexExtra: 1}},
-		{"pending commit", func(r *storeRig) {
+		{"version-behind", func(r *storeRig, m string) { r.mr.HSet(m, "v", "2") }, verify.IndexVersion},
+		{"version-ahead", func(r *storeRig, m string) { r.mr.HSet(m, "v", "9") }, verify.IndexVersion},
+		{"partition", func(r *storeRig, m string) {
+			r.mr.HSet(m, "p", map[string]string{"0": "1", "1": "0"}[r.mr.HGet(m, "p")])
+		}, verify.IndexPartition},
+		{"last-offset", func(r *storeRig, m string) { r.mr.HSet(m, "o", "1234") }, verify.IndexOffset},
+		{"missing", func(r *storeRig, m string) { r.mr.Del(m) }, verify.IndexMissing},
+		{"pending-commit", func(r *storeRig, m string) {
 			// The last append landed and its commit has not run yet.
-			o := r.mr.HGet(meta("a"), "o")
-			r.mr.HSet(meta("a"), "v", "2", "o", o, "rt", "t", "rv", "3", "rn", "1",
-				"rp", r.mr.HGet(meta("a"), "p"), "rd", fmt.Sprint(time.Now().Add(time.Minute).UnixMilli()))
-		}, nil},
-		{"no epoch", func(r *storeRig) {
-			for _, k := range r.mr.Keys() {
-				if strings.HasPrefix(k, "es:"+topic+":epoch:") {
-					r.mr.Del(k)
-				}
-			}
-		}, map[verify.Kind]int{verify.IndexNoEpoch: 1}},
+			r.mr.HSet(m, "v", "2", "o", r.mr.HGet(m, "o"), "rt", "t", "rv", "3", "rn", "1",
+				"rp", r.mr.HGet(m, "p"), "rd", fmt.Sprint(time.Now().Add(time.Minute).UnixMilli()))
+		}, ""},
+		{"untouched", func(*storeRig, string) {}, ""},
+	}
+	r := newStoreRig(t)
+	want := map[string]verify.Kind{"ghost": verify.IndexExtra}
+	for _, tt := range tests {
+		r.appendN(t, 3, tt.stream)
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := newStoreRig(t)
-			r.appendN(t, 3, "a", "b")
-			tt.spoil(r)
-			rep := run(t, verify.Options{Kafka: r.kcfg, Index: r.index})
-			if !maps.Equal(rep.ByKind, tt.want) && !(len(rep.ByKind) == 0 && len(tt.want) == 0) {
-				t.Fatalf("problems %v, want %v: %v", rep.ByKind, tt.want, rep.Problems)
-			}
-			for _, p := range rep.Problems {
-				if p.Stream == "b" {
-					t.Fatalf("untouched stream b reported: %v", p)
-				}
-			}
-		})
+		tt.spoil(r, meta(tt.stream))
+		if tt.want != "" {
+			want[tt.stream] = tt.want
+		}
+	}
+	// Only in the index.
+	r.mr.HSet(meta("ghost"), "v", "2", "p", "0", "o", "0")
+
+	rep := run(t, verify.Options{Kafka: r.kcfg, Index: r.index})
+	got := make(map[string]verify.Kind)
+	for _, p := range rep.Problems {
+		if _, twice := got[p.Stream]; twice {
+			t.Fatalf("stream %q has more than one problem: %v", p.Stream, rep.Problems)
+		}
+		got[p.Stream] = p.Kind
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("problems by stream %v, want %v: %v", got, want, rep.Problems)
+	}
+	if rep.Reservations != 1 || rep.Expired != 0 {
+		t.Fatalf("%d reservations, %d expired; want the pending commit's one, live", rep.Reservations, rep.Expired)
+	}
+}
+
+func TestIndexWithoutEpochIsNotCompared(t *testing.T) {
+	r := newStoreRig(t)
+	r.appendN(t, 3, "a")
+	for _, k := range r.mr.Keys() {
+		if strings.HasPrefix(k, "es:"+topic+":epoch:") {
+			r.mr.Del(k)
+		}
+	}
+	r.mr.HSet(meta("a"), "v", "1")
+	rep := run(t, verify.Options{Kafka: r.kcfg, Index: r.index})
+	if rep.IndexChecked || !maps.Equal(rep.ByKind, map[verify.Kind]int{verify.IndexNoEpoch: 1}) {
+		t.Fatalf("index checked %v, problems %v; want only the missing epoch", rep.IndexChecked, rep.Problems)
 	}
 }
 
