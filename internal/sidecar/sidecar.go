@@ -181,7 +181,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 	}
 	subsCtx, stopSubs := context.WithCancel(context.Background())
 	sc.stopSubs = stopSubs
-	sc.srv = grpc.NewServer(append(sc.ops.serverOptions(), grpcsvc.ServerCodec())...)
+	opts := append(sc.ops.serverOptions(), keepaliveOptions()...)
+	sc.srv = grpc.NewServer(append(opts, grpcsvc.ServerCodec())...)
 	sc.health = grpcsvc.New(st, log, subsCtx).Register(sc.srv)
 	if sc.httpLis != nil {
 		if sc.httpSrv, err = newHTTPServer(sc.srv, log); err != nil {
