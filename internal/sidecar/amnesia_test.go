@@ -102,7 +102,14 @@ func TestRedisAmnesia(t *testing.T) {
 				}
 			}
 		}
+		// A read does not take the stream for a missing one.
+		_, err := c.GetStream(ctx, &eventstorepb.GetStreamRequest{StreamName: victim})
+		wantCode(t, err, codes.Unavailable, "lost stream")
 		refusedUntilRepaired(t, c, victim, 3)
+		info, err := c.GetStream(ctx, &eventstorepb.GetStreamRequest{StreamName: victim})
+		if err != nil || info.CurrentVersion != 3 {
+			t.Fatalf("victim after its repair: %v, %v", info, err)
+		}
 	}
 	if v := mustAppend(t, c, victim, 3, event("Probe", "{}")); v != 4 {
 		t.Fatalf("victim at %d after its repairs, want 4", v)

@@ -111,8 +111,7 @@ func (s *Store) reserve(ctx context.Context, req *eventstorepb.AppendRequest,
 			s.lostIndex()
 			return res, time.Time{}, ErrRebuilding
 		case s.isStreamLost(err):
-			return res, time.Time{}, unavailable("the version index lost stream %q; it is being repaired from the topic",
-				req.StreamName)
+			return res, time.Time{}, streamLostError(req.StreamName)
 		case isDomain(err):
 			return res, time.Time{}, err
 		default:

@@ -47,11 +47,20 @@ func (s *Store) GetStream(ctx context.Context, stream string) (StreamInfo, error
 		return StreamInfo{}, unavailable("redis: %v", err)
 	}
 	if !found || st.Version == 0 {
+		if err := s.checkStreamLost(ctx, stream); err != nil {
+			return StreamInfo{}, err
+		}
 		return StreamInfo{}, fmt.Errorf("%w: %q has no events", ErrStreamNotFound, stream)
 	}
 	first, err := s.index.FirstOffset(ctx, stream)
 	if err != nil {
 		return StreamInfo{}, unavailable("redis: %v", err)
+	}
+	if first < 0 {
+		// A version without an offset index: the stream lost keys.
+		if err := s.checkStreamLost(ctx, stream); err != nil {
+			return StreamInfo{}, err
+		}
 	}
 	return StreamInfo{Name: stream, Version: st.Version, Partition: st.Partition,
 		FirstOffset: first, LastOffset: st.LastOffset}, nil

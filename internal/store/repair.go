@@ -101,3 +101,24 @@ func (s *Store) isStreamLost(err error) bool {
 	s.lostStream(lost.Stream, lost.Partition)
 	return true
 }
+
+// streamLostError is what a client is told about a stream under repair.
+func streamLostError(stream string) error {
+	return unavailable("the version index lost stream %q; it is being repaired from the topic", stream)
+}
+
+// checkStreamLost returns an error wrapping ErrUnavailable, and starts a
+// repair, when the stream lost keys in the index. Reads call it when the
+// index seems not to know a stream, which may be what losing keys looks
+// like.
+func (s *Store) checkStreamLost(ctx context.Context, stream string) error {
+	lost, partition, err := s.index.StreamLost(ctx, stream)
+	if err != nil {
+		return unavailable("redis: %v", err)
+	}
+	if lost {
+		s.lostStream(stream, partition)
+		return streamLostError(stream)
+	}
+	return nil
+}
