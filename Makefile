@@ -48,7 +48,7 @@ build: ## build the sidecar into .bin/sidecar
 	go build -o $(BIN)/sidecar ./cmd/sidecar
 
 .PHONY: test
-test: services-up build proto-check test-go test-python test-php bench-smoke test-faults vulncheck ## every test, on real Kafka and Redis
+test: services-up build proto-check test-go test-python test-php bench-smoke test-faults vulncheck test-deploy ## every test, on real Kafka and Redis
 
 .PHONY: test-go
 test-go: ## Go tests on the embedded and the real backends (needs services-up)
@@ -122,6 +122,13 @@ test-faults: build ## the fault suite on a Kafka and a Redis of its own: kill -9
 	rc=0; $(FAULTS_ENV) SIDECAR_BIN=$(BIN)/sidecar go test -tags faults -count=1 -timeout 15m -v \
 		./internal/faults/ || rc=$$?; \
 	$(FAULTS_ENV) scripts/kafka.sh stop || true; $(FAULTS_ENV) scripts/redis.sh stop || true; exit $$rc
+
+# deploy/k8s is a module of its own over this one (replace ../..), so the
+# Kubernetes libraries stay out of go.mod; -mod=mod lets it follow
+# dependencies added here.
+.PHONY: test-deploy
+test-deploy: ## build every Kubernetes overlay in deploy/k8s and check it against the sidecar
+	cd deploy/k8s && go test -mod=mod -count=1 ./...
 
 .PHONY: vulncheck
 vulncheck: ## fail on known vulnerabilities that the code can reach (govulncheck)
