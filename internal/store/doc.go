@@ -28,6 +28,21 @@
 // rebuild waits one lease and reads what landed meanwhile, so an append that
 // was in flight when Redis lost its data is indexed too.
 //
+// A rebuild advances per-partition watermarks as it merges. The next
+// rebuild resumes from them when every slot of the index still carries the
+// mark of the rebuild that wrote them (only epoch keys were lost), and
+// reads from the start otherwise. RebuildIndex is the same rebuild for
+// operators (`sidecar index rebuild`), with progress reports.
+//
+// # Repair
+//
+// A stream that lost some or all of its keys while its slot kept its epoch
+// (package versions tells how) is refused alone: appends and reads of it
+// are unavailable while its partition is read from the start and merged
+// again, under a repair mark that keeps every sidecar from appending to the
+// half-merged stream. Like a rebuild, a repair waits one lease for appends
+// that were in flight, then ends the mark.
+//
 // # Persistent subscriptions
 //
 // A Subscription with a group is a member of the Kafka consumer group of
