@@ -10,11 +10,13 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 
 KAFKA_PORT ?= 19092
 REDIS_PORT ?= 16379
-export KAFKA_PORT REDIS_PORT
+POSTGRES_PORT ?= 15432
+export KAFKA_PORT REDIS_PORT POSTGRES_PORT
 
 REAL_ENV := SIDECAR_TEST_KAFKA_BROKERS=127.0.0.1:$(KAFKA_PORT) \
 	SIDECAR_TEST_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 \
 	SIDECAR_TEST_REDIS_CLUSTER_URL=redis+cluster://127.0.0.1:17001,127.0.0.1:17002,127.0.0.1:17003 \
+	PROJECTOR_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$(POSTGRES_PORT)/postgres?sslmode=disable \
 	SIDECAR_TEST_REQUIRE_REAL=1
 
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
@@ -48,7 +50,7 @@ build: ## build the sidecar into .bin/sidecar
 	go build -o $(BIN)/sidecar ./cmd/sidecar
 
 .PHONY: test
-test: services-up build proto-check test-go test-python test-php bench-smoke test-faults vulncheck test-deploy ## every test, on real Kafka and Redis
+test: services-up build proto-check test-go test-python test-php bench-smoke test-faults vulncheck test-deploy test-readmodel ## every test, on real Kafka and Redis
 
 .PHONY: test-go
 test-go: ## Go tests on the embedded and the real backends (needs services-up)
@@ -141,17 +143,42 @@ vulncheck: ## fail on known vulnerabilities that the code can reach (govulncheck
 	fi
 	go run $(GOVULNCHECK) -db file://$(VULNDB_DIR) ./...
 
+# The read model: the projector and the push service. Their own tests run
+# in test-go, on the PostgreSQL that services-up starts; test-readmodel
+# runs the whole flow end to end in headless Chromium.
+.PHONY: build-readmodel
+build-readmodel: build
+	go build -o $(BIN)/projector ./cmd/projector
+	go build -o $(BIN)/push ./cmd/push
+
+.PHONY: browser-deps
+browser-deps:
+	source scripts/lib.sh && need_cmd chromium chromium
+
+.PHONY: test-readmodel
+test-readmodel: services-up php-deps browser-deps ## the status page end to end in headless Chromium: Laravel, the sidecar, the analyzer, the projector and the push service
+	scripts/python.sh venv
+	$(REAL_ENV) E2E_ANALYZER=$${PY_VENV:-$(CURDIR)/.venv}/bin/content-analyzer \
+		go test -tags e2e -count=1 -timeout 10m -v ./e2e/
+
+.PHONY: demo
+demo: build-readmodel php-deps ## the whole flow on the embedded sidecar: prints the status page's URL; Ctrl-C stops it
+	scripts/python.sh venv
+	BIN=$(BIN) scripts/demo.sh
+
 .PHONY: services-up
-services-up: ## start real Kafka, Redis and a Redis Cluster on loopback (idempotent)
+services-up: ## start real Kafka, Redis, a Redis Cluster and PostgreSQL on loopback (idempotent)
 	scripts/redis.sh start
 	scripts/redis-cluster.sh start
 	scripts/kafka.sh start
+	scripts/postgres.sh start
 
 .PHONY: services-down
-services-down: ## stop the Kafka and Redis that services-up started
+services-down: ## stop the services that services-up started
 	-scripts/kafka.sh stop
 	-scripts/redis.sh stop
 	-scripts/redis-cluster.sh stop
+	-scripts/postgres.sh stop
 
 .PHONY: tools
 tools:

@@ -8,5 +8,9 @@ func (serveCmd) Run(e *env) error {
 		return err
 	}
 	defer closeAll()
-	return p.Run(e.ctx)
+	if err := p.Run(e.ctx); err != nil {
+		return err
+	}
+	e.log.Info("projector stopped")
+	return nil
 }
