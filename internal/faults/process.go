@@ -56,7 +56,8 @@ func newSidecar(name, bin, logPath string, env []string) (*sidecar, error) {
 		// Reconnect soon after a restart; the default backoff grows to
 		// two minutes.
 		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2,
+				MaxDelay: time.Second},
 			MinConnectTimeout: time.Second,
 		}))
 	if err != nil {

@@ -38,7 +38,8 @@ func cluster(t *testing.T) kafka.Config {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	_, err = kafka.EnsureTopic(t.Context(), kadm.NewClient(cl), kafka.TopicSpec{Name: topic, Partitions: 2, ReplicationFactor: 1})
+	_, err = kafka.EnsureTopic(t.Context(), kadm.NewClient(cl),
+		kafka.TopicSpec{Name: topic, Partitions: 2, ReplicationFactor: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +62,18 @@ type rec struct {
 	// fence writes a fence of the stream instead of an append.
 	fence bool
 }
+
+// on is a record of stream from version first, one event per id.
+func on(stream string, first int64, ids ...string) rec {
+	return rec{stream: stream, first: first, ids: ids}
+}
+
+func (r rec) in(partition int32) rec                 { r.partition = partition; return r }
+func (r rec) versioned(v int64) rec                  { r.version = v; return r }
+func (r rec) value(raw []byte) rec                   { r.raw = raw; return r }
+func (r rec) foreigner() rec                         { r.foreign = true; return r }
+func (r rec) fenced() rec                            { r.fence = true; return r }
+func kinds(k verify.Kind, n int) map[verify.Kind]int { return map[verify.Kind]int{k: n} }
 
 func write(t *testing.T, kcfg kafka.Config, recs ...rec) {
 	t.Helper()
@@ -118,29 +131,18 @@ func TestTopicProblems(t *testing.T) {
 		want    map[verify.Kind]int
 		foreign int
 	}{
-		{"healthy", []rec{{stream: "a", first: 1, ids: []string{"x", "y"}}, {stream: "a", first: 3, ids: []string{"z"}}}, nil, 0},
-		{"gap", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "a", first: 4, ids: []string{"y"}}},
-			map[verify.Kind]int{verify.Gap: 1}, 0},
-		{"gap filled late", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "a", first: 3, ids: []string{"z"}},
-			{stream: "a", first: 2, ids: []string{"y"}}}, map[verify.Kind]int{verify.OutOfOrder: 1}, 0},
-		{"same append twice", []rec{{stream: "a", first: 1, ids: []string{"x", "y"}}, {stream: "a", first: 1, ids: []string{"x", "y"}}},
-			map[verify.Kind]int{verify.DuplicateVersion: 1}, 0},
-		{"superseded", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "a", first: 1, ids: []string{"other"}}},
-			map[verify.Kind]int{verify.Superseded: 1}, 0},
-		{"event id twice", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "a", first: 2, ids: []string{"x"}}},
-			map[verify.Kind]int{verify.DuplicateEventID: 1}, 0},
-		{"split across partitions", []rec{{stream: "a", first: 1, ids: []string{"x"}},
-			{stream: "a", partition: 1, first: 2, ids: []string{"y"}}}, map[verify.Kind]int{verify.SplitPartition: 1}, 0},
-		{"event versions out of order", []rec{{stream: "a", first: 1, ids: []string{"x", "y"}, version: 7}},
-			map[verify.Kind]int{verify.OutOfOrder: 2}, 0},
-		{"undecodable", []rec{{stream: "a", first: 1, ids: []string{"x"}, raw: []byte{0xff, 0xff, 0xff}}},
-			map[verify.Kind]int{verify.Undecodable: 1}, 0},
-		{"foreign records are skipped", []rec{{stream: "a", first: 1, ids: []string{"x"}, foreign: true},
-			{stream: "b", first: 1, ids: []string{"x"}}}, nil, 1},
-		{"fences hold no events", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "a", fence: true},
-			{stream: "a", first: 2, ids: []string{"y"}}}, nil, 0},
-		{"streams are independent", []rec{{stream: "a", first: 1, ids: []string{"x"}}, {stream: "b", partition: 1, first: 1, ids: []string{"x"}},
-			{stream: "a", first: 2, ids: []string{"y"}}}, nil, 0},
+		{"healthy", []rec{on("a", 1, "x", "y"), on("a", 3, "z")}, nil, 0},
+		{"gap", []rec{on("a", 1, "x"), on("a", 4, "y")}, kinds(verify.Gap, 1), 0},
+		{"gap filled late", []rec{on("a", 1, "x"), on("a", 3, "z"), on("a", 2, "y")}, kinds(verify.OutOfOrder, 1), 0},
+		{"same append twice", []rec{on("a", 1, "x", "y"), on("a", 1, "x", "y")}, kinds(verify.DuplicateVersion, 1), 0},
+		{"superseded", []rec{on("a", 1, "x"), on("a", 1, "other")}, kinds(verify.Superseded, 1), 0},
+		{"event id twice", []rec{on("a", 1, "x"), on("a", 2, "x")}, kinds(verify.DuplicateEventID, 1), 0},
+		{"split across partitions", []rec{on("a", 1, "x"), on("a", 2, "y").in(1)}, kinds(verify.SplitPartition, 1), 0},
+		{"event versions out of order", []rec{on("a", 1, "x", "y").versioned(7)}, kinds(verify.OutOfOrder, 2), 0},
+		{"undecodable", []rec{on("a", 1, "x").value([]byte{0xff, 0xff, 0xff})}, kinds(verify.Undecodable, 1), 0},
+		{"foreign records are skipped", []rec{on("a", 1, "x").foreigner(), on("b", 1, "x")}, nil, 1},
+		{"fences hold no events", []rec{on("a", 1, "x"), on("a", 0).fenced(), on("a", 2, "y")}, nil, 0},
+		{"streams are independent", []rec{on("a", 1, "x"), on("b", 1, "x").in(1), on("a", 2, "y")}, nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
