@@ -105,6 +105,18 @@
 // so after a rebuild the index covers the topic up to its watermarks, and
 // beyond them through the appends' own commits.
 //
+// # Memory
+//
+// Measured with MEMORY USAGE on Redis 7.0, one event per append, UUID event
+// ids: a stream costs about 400 bytes of its own (its meta hash, and small
+// ids and offsets structures) and about 70 bytes per event while its ids
+// hash and offset set hold at most 128 entries, Redis's compact encoding;
+// past that, about 210 bytes per event (hash table and skip list). A
+// stream of 100 events took 7.3 KB, one of 1000 events 213 KB. Each stream
+// also has a field in its slot's ledger, and each topic 16384 epoch keys
+// (about 1 MB) whatever its size. Appends of several events cost one offset
+// entry per append, not per event.
+//
 // # Limits
 //
 // Lua numbers are doubles: versions and offsets are exact up to 2^53, which
