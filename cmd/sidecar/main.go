@@ -41,12 +41,7 @@ type env struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		// After the first signal, a second one ends the process at once.
-		<-ctx.Done()
-		stop()
-	}()
+	ctx := onSignal()
 
 	var c cli
 	k := kong.Parse(&c,
@@ -65,6 +60,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "sidecar:", err)
 		os.Exit(1)
 	}
+}
+
+// onSignal returns a context that ends at the first SIGINT or SIGTERM. A
+// second signal ends the process at once, with the status a shell reports
+// for death by that signal. The channel holds both, so a second signal that
+// comes right after the first is not lost.
+func onSignal() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		sig := <-sigs
+		fmt.Fprintf(os.Stderr, "sidecar: second %v, exiting without finishing the shutdown\n", sig)
+		os.Exit(128 + int(sig.(syscall.Signal)))
+	}()
+	return ctx
 }
 
 type serveCmd struct{}
