@@ -18,8 +18,12 @@
 #   POSTGRES_PORT [15432]            port on 127.0.0.1
 #   POSTGRES_DB [readmodel]          database that start creates
 #   POSTGRES_START_TIMEOUT [60]      seconds to wait for the server
-#   SERVICES_DIR [<repo>/.services]  state lives in $SERVICES_DIR/postgres;
-#                                    the postgres user must be able to reach it
+#   SERVICES_DIR [<repo>/.services]  state lives in $SERVICES_DIR/postgres
+#
+# The server's files must be reachable by the postgres user. When they are
+# not (a checkout under /root, say), the data directory and the log go to
+# /var/tmp/eventsidecar-postgres-<hash of the state directory> instead, and
+# $SERVICES_DIR/postgres/home names that place.
 set -euo pipefail
 
 SCRIPT_NAME=postgres
@@ -31,11 +35,32 @@ POSTGRES_DB="${POSTGRES_DB:-readmodel}"
 POSTGRES_START_TIMEOUT="${POSTGRES_START_TIMEOUT:-60}"
 
 STATE="$SERVICES_DIR/postgres"
-DATA="$STATE/data"
-LOGFILE="$STATE/postgres.log"
-# PIDFILE is the server's own: its first line is the postmaster's pid.
-PIDFILE="$DATA/postmaster.pid"
-PID_PATTERN="$DATA"
+
+# set_home sets where the server's files are: HOME_DIR (the state
+# directory, or the place it names), DATA, LOGFILE, PIDFILE (the server's
+# own: its first line is the postmaster's pid) and PID_PATTERN.
+set_home() {
+	HOME_DIR="$STATE"
+	[[ -s "$STATE/home" ]] && HOME_DIR="$(cat "$STATE/home")"
+	DATA="$HOME_DIR/data"
+	LOGFILE="$HOME_DIR/postgres.log"
+	PIDFILE="$DATA/postmaster.pid"
+	PID_PATTERN="$DATA"
+}
+set_home
+
+# choose_home picks the place of a new data directory: the state
+# directory when the postgres user reaches it, else one under /var/tmp.
+choose_home() {
+	(($(id -u) == 0)) || return 0
+	runuser -u postgres -- test -x "$STATE" 2>/dev/null && return 0
+	local home
+	home="/var/tmp/eventsidecar-postgres-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
+	log "the postgres user cannot reach $STATE; keeping the server's files in $home"
+	install -d -o postgres -g postgres -m 700 "$home"
+	printf '%s\n' "$home" >"$STATE/home"
+	set_home
+}
 
 # pg_bin prints the bin directory of the newest installed PostgreSQL.
 pg_bin() {
@@ -91,12 +116,12 @@ cmd_install() {
 
 cmd_init() {
 	[[ -s "$DATA/PG_VERSION" ]] && return 0
-	log "initialising $DATA"
 	mkdir -p "$STATE"
+	choose_home
+	log "initialising $DATA"
 	if (($(id -u) == 0)); then
 		install -d -o postgres -g postgres -m 700 "$DATA"
-		runuser -u postgres -- test -w "$DATA" ||
-			die "the postgres user cannot write $DATA; put SERVICES_DIR where it can reach"
+		runuser -u postgres -- test -w "$DATA" || die "the postgres user cannot write $DATA"
 	else
 		install -d -m 700 "$DATA"
 	fi
