@@ -147,7 +147,12 @@ cmd_start() {
 		return 0
 	fi
 	if port_open "$POSTGRES_PORT"; then
-		die "127.0.0.1:$POSTGRES_PORT is taken by a process this script did not start; stop it or set POSTGRES_PORT"
+		if pg_ready; then
+			log "a PostgreSQL not started by this script already answers on 127.0.0.1:$POSTGRES_PORT; using it"
+			ensure_db
+			return 0
+		fi
+		die "127.0.0.1:$POSTGRES_PORT is taken by something that is not PostgreSQL; stop it or set POSTGRES_PORT"
 	fi
 
 	cmd_init
