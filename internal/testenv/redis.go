@@ -72,6 +72,9 @@ type RedisBackend struct {
 	// Cluster is set for a Redis Cluster; Real for a redis-server (single
 	// node or cluster) rather than miniredis.
 	Cluster, Real bool
+	// Miniredis is the in-process server behind Client, nil for the real
+	// ones: tests may set up many keys through it without round trips.
+	Miniredis *miniredis.Miniredis
 }
 
 // ForEachRedis runs fn as a subtest on miniredis and, when configured, on
@@ -84,7 +87,7 @@ func ForEachRedis(t *testing.T, fn func(t *testing.T, rb RedisBackend)) {
 		mr := miniredis.RunT(t)
 		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 		t.Cleanup(func() { rdb.Close() })
-		fn(t, RedisBackend{Name: "miniredis", Client: rdb})
+		fn(t, RedisBackend{Name: "miniredis", Client: rdb, Miniredis: mr})
 	})
 	if real, ok := RealBackend(t); ok {
 		t.Run("redis", func(t *testing.T) {

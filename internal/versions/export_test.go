@@ -14,3 +14,13 @@ func SharedKeys(topic string) []string {
 	}
 	return append(out, k.watermarks())
 }
+
+// EpochKeys returns the epoch key of every slot of topic.
+func EpochKeys(topic string) []string {
+	k := newKeys(topic)
+	out := make([]string, numSlots)
+	for s := range uint16(numSlots) {
+		out[s] = k.epochKey(s)
+	}
+	return out
+}
