@@ -128,8 +128,11 @@ func (r *readiness) check(ctx context.Context) error {
 	if len(md.Brokers) == 0 {
 		return errors.New("kafka: no brokers in the metadata")
 	}
-	if t, ok := md.Topics[r.topic]; !ok || t.Err != nil {
-		return fmt.Errorf("kafka: topic %q: %v", r.topic, t.Err)
+	switch t, ok := md.Topics[r.topic]; {
+	case !ok:
+		return fmt.Errorf("kafka: topic %q is not in the metadata", r.topic)
+	case t.Err != nil:
+		return fmt.Errorf("kafka: topic %q: %w", r.topic, t.Err)
 	}
 	return nil
 }

@@ -49,9 +49,12 @@ const (
 
 // validateSecurity checks the TLS and SASL settings; it appends to bad.
 func (c Config) validateSecurity(bad func(name, format string, args ...any)) {
-	if c.KafkaSASLMechanism != "" || c.KafkaTLS {
-		if len(c.KafkaBrokers) == 0 {
-			bad("KAFKA_TLS", "TLS and SASL apply to SIDECAR_KAFKA_BROKERS, which is not set (embedded mode)")
+	if len(c.KafkaBrokers) == 0 {
+		if c.KafkaTLS {
+			bad("KAFKA_TLS", "applies to SIDECAR_KAFKA_BROKERS, which is not set (embedded mode)")
+		}
+		if c.KafkaSASLMechanism != "" {
+			bad("KAFKA_SASL_MECHANISM", "applies to SIDECAR_KAFKA_BROKERS, which is not set (embedded mode)")
 		}
 	}
 	switch c.KafkaSASLMechanism {

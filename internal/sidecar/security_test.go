@@ -114,7 +114,9 @@ func TestConfigValidatesSecurity(t *testing.T) {
 		{"redis ca without rediss", map[string]string{"SIDECAR_REDIS_TLS_CA_FILE": "/etc/ssl/ca.pem"}, "SIDECAR_REDIS_TLS_CA_FILE"},
 		{"sasl when embedded", map[string]string{"SIDECAR_KAFKA_BROKERS": "", "SIDECAR_REDIS_URL": "",
 			"SIDECAR_KAFKA_SASL_MECHANISM": "PLAIN", "SIDECAR_KAFKA_SASL_USERNAME": "u",
-			"SIDECAR_KAFKA_SASL_PASSWORD": password}, "SIDECAR_KAFKA_TLS"},
+			"SIDECAR_KAFKA_SASL_PASSWORD": password}, "SIDECAR_KAFKA_SASL_MECHANISM"},
+		{"tls when embedded", map[string]string{"SIDECAR_KAFKA_BROKERS": "", "SIDECAR_REDIS_URL": "",
+			"SIDECAR_KAFKA_TLS": "true"}, "SIDECAR_KAFKA_TLS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
