@@ -72,12 +72,14 @@ func (p *Projector) Run(ctx context.Context) error {
 	open := &eventstorepb.SubscribeOpen{Group: p.opts.Group, MaxInFlight: p.opts.MaxInFlight,
 		EventTypes: content.EventTypes}
 	p.log.Info("projector started", "group", p.opts.Group, "table", Live)
-	return subscriber.Run(ctx, p.es, p.subscriberOptions(open), func(ctx context.Context, s *subscriber.Session) error {
-		return p.consume(ctx, s, live, eventstorepb.NackAction_NACK_ACTION_PARK, func(cu *eventstorepb.CaughtUp) bool {
-			p.log.Info("projection caught up", "group", p.opts.Group, "positions", positionsAttr(cu.Positions))
-			return false
+	logCaughtUp := func(cu *eventstorepb.CaughtUp) bool {
+		p.log.Info("projection caught up", "group", p.opts.Group, "positions", positionsAttr(cu.Positions))
+		return false
+	}
+	return subscriber.Run(ctx, p.es, p.subscriberOptions(open),
+		func(ctx context.Context, s *subscriber.Session) error {
+			return p.consume(ctx, s, live, eventstorepb.NackAction_NACK_ACTION_PARK, logCaughtUp)
 		})
-	})
 }
 
 func (p *Projector) subscriberOptions(open *eventstorepb.SubscribeOpen) subscriber.Options {
@@ -90,8 +92,8 @@ func (p *Projector) subscriberOptions(open *eventstorepb.SubscribeOpen) subscrib
 // skip without one). A caught-up marker is passed to caughtUp after every
 // delivery before it was committed; consume returns nil when caughtUp
 // returns true, and the session's error when its stream ends.
-func (p *Projector) consume(ctx context.Context, s *subscriber.Session, t table, poison eventstorepb.NackAction,
-	caughtUp func(*eventstorepb.CaughtUp) bool) error {
+func (p *Projector) consume(ctx context.Context, s *subscriber.Session, t table,
+	poison eventstorepb.NackAction, caughtUp func(*eventstorepb.CaughtUp) bool) error {
 	for {
 		batch, marker, open := collect(ctx, s.Messages(), p.opts.BatchSize)
 		if len(batch) > 0 {
@@ -197,7 +199,8 @@ func (p *Projector) foldOneByOne(ctx context.Context, s *subscriber.Session, t t
 }
 
 // reject nacks a delivery that can never be folded.
-func (p *Projector) reject(s *subscriber.Session, d *eventstorepb.Delivery, action eventstorepb.NackAction, why error) error {
+func (p *Projector) reject(s *subscriber.Session, d *eventstorepb.Delivery,
+	action eventstorepb.NackAction, why error) error {
 	p.log.Error("delivery cannot be folded", "partition", d.Position.Partition, "offset", d.Position.Offset,
 		"action", action.String(), "err", why)
 	return s.Nack(d.Position, action, why.Error())

@@ -61,7 +61,8 @@ func (p *Projector) Rebuild(ctx context.Context, group string) (rows int64, err 
 	shadow := newTable(Shadow)
 
 	p.log.Info("rebuild started", "group", group, "table", Shadow)
-	ends, err := p.replay(ctx, shadow, &eventstorepb.SubscribeOpen{Group: group}, eventstorepb.NackAction_NACK_ACTION_PARK)
+	ends, err := p.replay(ctx, shadow, &eventstorepb.SubscribeOpen{Group: group},
+		eventstorepb.NackAction_NACK_ACTION_PARK)
 	if err != nil {
 		return 0, err
 	}
@@ -103,12 +104,14 @@ func (p *Projector) replay(ctx context.Context, t table, open *eventstorepb.Subs
 	open.MaxInFlight = p.opts.MaxInFlight
 	open.EventTypes = content.EventTypes
 	var ends []*eventstorepb.Position
-	err := subscriber.Run(ctx, p.es, p.subscriberOptions(open), func(ctx context.Context, s *subscriber.Session) error {
-		return p.consume(ctx, s, t, poison, func(cu *eventstorepb.CaughtUp) bool {
-			ends = cu.Positions
-			return true
+	untilCaughtUp := func(cu *eventstorepb.CaughtUp) bool {
+		ends = cu.Positions
+		return true
+	}
+	err := subscriber.Run(ctx, p.es, p.subscriberOptions(open),
+		func(ctx context.Context, s *subscriber.Session) error {
+			return p.consume(ctx, s, t, poison, untilCaughtUp)
 		})
-	})
 	if err == nil && ends == nil {
 		err = ctx.Err()
 	}

@@ -102,17 +102,19 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return o
 	}
-	return subscriber.Run(ctx, s.es, subscriber.Options{Open: open, Logger: s.log}, func(ctx context.Context, sess *subscriber.Session) error {
-		// A session that starts at the end after an earlier one missed
-		// what was appended in between: watchers get their content's
-		// status read again once it is live.
-		refresh := len(cursor) == 0 && sessions > 0
-		sessions++
-		return s.feed(ctx, sess, cursor, refresh)
-	})
+	return subscriber.Run(ctx, s.es, subscriber.Options{Open: open, Logger: s.log},
+		func(ctx context.Context, sess *subscriber.Session) error {
+			// A session that starts at the end after an earlier one
+			// missed what was appended in between: watchers get their
+			// content's status read again once it is live.
+			refresh := len(cursor) == 0 && sessions > 0
+			sessions++
+			return s.feed(ctx, sess, cursor, refresh)
+		})
 }
 
-func (s *Service) feed(ctx context.Context, sess *subscriber.Session, cursor map[int32]int64, refresh bool) error {
+func (s *Service) feed(ctx context.Context, sess *subscriber.Session, cursor map[int32]int64,
+	refresh bool) error {
 	for m := range sess.Messages() {
 		if cu := m.GetCaughtUp(); cu != nil {
 			for _, p := range cu.Positions {

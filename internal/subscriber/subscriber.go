@@ -41,7 +41,8 @@ type Session struct {
 // Open opens a Subscribe stream and sends open as its first message. An
 // error of the open itself, such as a malformed group, arrives as the
 // session's Err once Messages is closed.
-func Open(ctx context.Context, client eventstorepb.EventStoreServiceClient, open *eventstorepb.SubscribeOpen) (*Session, error) {
+func Open(ctx context.Context, client eventstorepb.EventStoreServiceClient,
+	open *eventstorepb.SubscribeOpen) (*Session, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	stream, err := client.Subscribe(ctx)
 	if err != nil {
