@@ -97,5 +97,5 @@ def submission_data(text: str) -> dict[str, str]:
         "content_id": str(uuid.uuid4()),
         "author_id": "user-1",
         "language": "en",
-        "text": text,
+        "content": text,
     }

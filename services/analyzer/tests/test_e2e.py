@@ -167,10 +167,10 @@ def verify(client: EventStoreClient, nlp: Language, sent: list[Sent]) -> None:
             assert analysis.aggregate_version > versions[s.event.event_id]
             data = json.loads(analysis.data)
             assert data["content_id"] == s.data["content_id"]
-            assert data["analysis_result"] == expected_analysis(nlp, s.data["text"]), (
-                s.data["text"]
+            assert data["analysis_result"] == expected_analysis(nlp, s.data["content"]), (
+                s.data["content"]
             )
-            assert data["analysis_result"]["is_toxic"] == s.abusive, s.data["text"]
+            assert data["analysis_result"]["is_toxic"] == s.abusive, s.data["content"]
             meta = json.loads(analysis.metadata)
             assert meta["schema_version"] == 1
             assert meta["processor"].startswith("content-analyzer/en_core_web_sm-3.8")
@@ -310,7 +310,7 @@ def test_malformed_submissions_are_parked_and_the_rest_goes_on(
         b"{not json": "not JSON",
         b'["a", "list"]': "not a JSON object",
         b'{"content_id": "c-9"}': "data.text",
-        b'{"content_id": 12, "text": "Ada Lovelace"}': "data.content_id",
+        b'{"content_id": 12, "content": "Ada Lovelace"}': "data.content_id",
     }
     malformed = []
     good = submit(client, 15)

@@ -120,16 +120,16 @@ def submitted(data: bytes, **fields: object) -> Event:
         pytest.param(submitted(b"\xff\xfe"), "not JSON", id="not-utf8"),
         pytest.param(submitted(b"{text"), "not JSON", id="not-json"),
         pytest.param(submitted(b'["a"]'), "not a JSON object", id="array"),
-        pytest.param(submitted(b'{"text": "hi"}'), "content_id", id="no-content-id"),
+        pytest.param(submitted(b'{"content": "hi"}'), "content_id", id="no-content-id"),
         pytest.param(
-            submitted(b'{"content_id": 7, "text": "hi"}'), "content_id", id="numeric-id"
+            submitted(b'{"content_id": 7, "content": "hi"}'), "content_id", id="numeric-id"
         ),
-        pytest.param(submitted(b'{"content_id": "c"}'), "text", id="no-text"),
+        pytest.param(submitted(b'{"content_id": "c"}'), "data.content is missing", id="no-content"),
         pytest.param(
-            submitted(b'{"content_id": "c", "text": 5}'), "text", id="text-not-string"
+            submitted(b'{"content_id": "c", "content": 5}'), "data.content is missing", id="content-not-string"
         ),
         pytest.param(
-            submitted(b'{"content_id": "c", "text": "x"}', event_id=""),
+            submitted(b'{"content_id": "c", "content": "x"}', event_id=""),
             "event_id",
             id="no-id",
         ),
@@ -143,7 +143,7 @@ def test_malformed_submissions(event: Event, reason: str) -> None:
 def test_analysis_event_is_a_pure_function_of_its_inputs(nlp: Language) -> None:
     event = submitted(
         json.dumps(
-            {"content_id": "c-1", "text": "Ada Lovelace lived in London."}
+            {"content_id": "c-1", "content": "Ada Lovelace lived in London."}
         ).encode()
     )
     content_id, text = parse_submission(event)

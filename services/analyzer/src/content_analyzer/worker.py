@@ -101,9 +101,9 @@ def parse_submission(event: Event) -> tuple[str, str]:
     content_id = data.get("content_id")
     if not isinstance(content_id, str) or not content_id:
         raise MalformedSubmission("data.content_id is missing or not a string")
-    text = data.get("text")
+    text = data.get("content")
     if not isinstance(text, str):
-        raise MalformedSubmission("data.text is missing or not a string")
+        raise MalformedSubmission("data.content is missing or not a string")
     return content_id, text
 
 
