@@ -173,13 +173,15 @@ func (s *Service) watch(ctx context.Context, wt *watcher, id string) {
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // write sends the watcher's messages until ctx ends or a send fails, and
-// pings an idle client now and then.
+// pings an idle client now and then. Each send has its own deadline rather
+// than ctx: coder/websocket drops the connection when a write's context
+// ends, and a send cut short by shutdown would lose the close frame.
 func (s *Service) write(ctx context.Context, c *websocket.Conn, wt *watcher) error {
 	ping := time.NewTicker(pingInterval)
 	defer ping.Stop()
 	for {
 		for m := wt.next(); m != nil; m = wt.next() {
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			wctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 			err := wsjson.Write(wctx, c, m)
 			cancel()
 			if err != nil {
@@ -189,7 +191,7 @@ func (s *Service) write(ctx context.Context, c *websocket.Conn, wt *watcher) err
 		select {
 		case <-wt.wake:
 		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			pctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 			err := c.Ping(pctx)
 			cancel()
 			if err != nil {
