@@ -48,44 +48,84 @@ func (s *Store) Append(ctx context.Context, req *eventstorepb.AppendRequest) (Ap
 	}
 	events, keys := prepare(req, time.Now())
 
-	unlock, err := s.locks.lock(ctx, req.StreamName)
+	h, err := s.locks.lock(ctx, req.StreamName)
 	if err != nil {
 		return AppendResult{}, err
 	}
-	res, deadline, err := s.reserve(ctx, req, keys)
+	defer h.unlock()
+	res, deadline, err := s.reserve(ctx, req, keys, h.takePending())
 	if err != nil || res.Duplicate {
-		unlock()
 		return AppendResult{Version: res.LastVersion, Partition: res.Partition, Offset: -1,
 			Duplicate: res.Duplicate}, err
 	}
 	result, commit, err := s.write(ctx, res, deadline, events, keys)
-	if commit == nil {
-		unlock()
-		return result, err
+	if commit != nil {
+		s.deferCommit(h, *commit)
 	}
-	// The record is in Kafka and the lease still runs: the append is
-	// acknowledged now and its commit runs after the reply, holding the
-	// stream's lock so that this process's next append and reads of the
-	// stream wait for it. If the commit never happens, the lease expires
-	// and the next writer finds the record in the partition.
+	return result, err
+}
+
+// commitHold is how long the commit of an acknowledged append waits for
+// the stream's next append to carry it.
+const commitHold = 5 * time.Millisecond
+
+// deferCommit leaves the commit of an acknowledged append to the stream's
+// next append in this process, which sends it in the same script call as
+// its own reservation. When no append comes within commitHold, a timer
+// sends it alone; a read of the stream sends it first. If the commit never
+// happens, the lease expires and the next writer finds the record in the
+// partition.
+func (s *Store) deferCommit(h held, c versions.Commit) {
 	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer unlock()
-		commit()
-	}()
-	return result, nil
+	stream := h.stream
+	h.setPending(&pendingCommit{
+		commit: c,
+		timer:  time.AfterFunc(commitHold, func() { s.flushCommit(stream) }),
+	})
+}
+
+// flushCommit sends the stream's pending commit, if it still has one.
+func (s *Store) flushCommit(stream string) {
+	h, _ := s.locks.lock(context.Background(), stream)
+	defer h.unlock()
+	s.sendPending(h)
+}
+
+// sendPending sends the pending commit of a held stream, if any, so that
+// what follows sees every append this process acknowledged.
+func (s *Store) sendPending(h held) {
+	p := h.takePending()
+	if p == nil {
+		return
+	}
+	defer s.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.DeliveryTimeout)
+	defer cancel()
+	_ = s.commit(ctx, p.commit)
+}
+
+// awaitStream returns once the stream's appends in this process are
+// committed, so that a read sees every append this process acknowledged.
+func (s *Store) awaitStream(ctx context.Context, stream string) error {
+	h, err := s.locks.lock(ctx, stream)
+	if err != nil {
+		return err
+	}
+	defer h.unlock()
+	s.sendPending(h)
+	return nil
 }
 
 // reserve obtains a reservation, waiting out the live leases of other
-// sidecars and resolving expired ones.
+// sidecars and resolving expired ones. The stream's pending commit, when
+// there is one, goes with the first reservation call.
 // It also returns the lease's deadline, by this process's clock.
 func (s *Store) reserve(ctx context.Context, req *eventstorepb.AppendRequest,
-	keys []versions.EventKey) (versions.Reservation, time.Time, error) {
+	keys []versions.EventKey, pending *pendingCommit) (versions.Reservation, time.Time, error) {
 	backoff := busyBackoffMin
 	for {
 		now := time.Now()
-		res, err := s.index.Reserve(ctx, versions.ReserveRequest{
+		rreq := versions.ReserveRequest{
 			Stream:    req.StreamName,
 			Expected:  req.ExpectedVersion,
 			Events:    keys,
@@ -93,7 +133,15 @@ func (s *Store) reserve(ctx context.Context, req *eventstorepb.AppendRequest,
 			Now:       now,
 			Lease:     s.opts.Lease,
 			Partition: s.partitionFor(req.StreamName),
-		})
+		}
+		var res versions.Reservation
+		var err error
+		if pending != nil {
+			res, err = s.commitAndReserve(ctx, pending.commit, rreq)
+			pending = nil
+		} else {
+			res, err = s.index.Reserve(ctx, rreq)
+		}
 		var expired *versions.ExpiredError
 		switch {
 		case err == nil:
@@ -120,16 +168,30 @@ func (s *Store) reserve(ctx context.Context, req *eventstorepb.AppendRequest,
 	}
 }
 
+// commitAndReserve sends a pending commit and the next reservation of its
+// stream in one call. The call runs detached from the caller's context,
+// so that a client leaving cannot cut short the commit of an append it
+// was not party to.
+func (s *Store) commitAndReserve(ctx context.Context, c versions.Commit,
+	req versions.ReserveRequest) (versions.Reservation, error) {
+	defer s.wg.Done()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.DeliveryTimeout)
+	defer cancel()
+	committed, res, err := s.index.CommitAndReserve(ctx, c, req)
+	_ = s.settleCommit(c, committed)
+	return res, err
+}
+
 // write produces the reserved append and settles its reservation. It runs
 // detached from the caller's context: once a reservation exists, leaving
 // it unsettled would block the stream for a lease.
 //
-// When the record landed well within the lease, write returns commit for
-// the caller to run after replying: the record is in the partition before
-// the lease ends, so whoever resolves the lease finds it even if the
-// commit never runs. Otherwise it commits before returning.
+// When the record landed well within the lease, write returns the commit
+// for the caller to defer past the reply: the record is in the partition
+// before the lease ends, so whoever resolves the lease finds it even if
+// the commit never runs. Otherwise it commits before returning.
 func (s *Store) write(ctx context.Context, res versions.Reservation, deadline time.Time,
-	events []*eventstorepb.Event, keys []versions.EventKey) (_ AppendResult, commit func(), _ error) {
+	events []*eventstorepb.Event, keys []versions.EventKey) (_ AppendResult, _ *versions.Commit, _ error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.DeliveryTimeout)
 	defer cancel()
 
@@ -176,14 +238,11 @@ func (s *Store) write(ctx context.Context, res versions.Reservation, deadline ti
 		return result, nil, nil
 	}
 
+	commit := versions.Commit{Reservation: res, Offset: offset, Events: keys}
 	if time.Until(deadline) > commitMargin {
-		return result, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), s.opts.DeliveryTimeout)
-			defer cancel()
-			_ = s.commit(ctx, res, offset, keys)
-		}, nil
+		return result, &commit, nil
 	}
-	if err := s.commit(ctx, res, offset, keys); err != nil {
+	if err := s.commit(ctx, commit); err != nil {
 		return AppendResult{}, nil, err
 	}
 	return result, nil, nil
@@ -195,8 +254,15 @@ const commitMargin = time.Second
 
 // commit records the landed append in the index. Its error is for a caller
 // that has not replied yet: the append does not count.
-func (s *Store) commit(ctx context.Context, res versions.Reservation, offset int64, keys []versions.EventKey) error {
-	switch err := s.index.Commit(ctx, res, offset, keys); {
+func (s *Store) commit(ctx context.Context, c versions.Commit) error {
+	return s.settleCommit(c, s.index.Commit(ctx, c.Reservation, c.Offset, c.Events))
+}
+
+// settleCommit turns the outcome of a commit into commit's error, logging
+// what an operator must know.
+func (s *Store) settleCommit(c versions.Commit, err error) error {
+	res, offset := c.Reservation, c.Offset
+	switch {
 	case err == nil, errors.Is(err, versions.ErrNoIndex), s.isStreamLost(err):
 		// With the index or the stream's keys lost, the rebuild or the
 		// repair reads this record: it landed before their settle pass.

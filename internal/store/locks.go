@@ -3,10 +3,15 @@ package store
 import (
 	"context"
 	"sync"
+	"time"
+
+	"github.com/eventsidecar/sidecar/internal/versions"
 )
 
 // streamLocks serializes the appends of this process per stream, so local
-// writers of one stream queue in memory instead of contending in Redis.
+// writers of one stream queue in memory instead of contending in Redis. A
+// stream's entry also holds the commit of its last append while that
+// commit waits for the next reservation to travel with.
 type streamLocks struct {
 	mu sync.Mutex
 	m  map[string]*streamLock
@@ -14,15 +19,32 @@ type streamLocks struct {
 
 type streamLock struct {
 	held chan struct{}
+	// refs counts the waiters and holders of the lock, and a pending commit.
 	refs int
+	// pending is only read or written by the lock's holder.
+	pending *pendingCommit
+}
+
+// pendingCommit is a landed, acknowledged append whose commit is deferred:
+// the stream's next reservation carries it, or its timer sends it alone.
+type pendingCommit struct {
+	commit versions.Commit
+	timer  *time.Timer
 }
 
 func newStreamLocks() *streamLocks {
 	return &streamLocks{m: make(map[string]*streamLock)}
 }
 
+// held is a stream's lock, held.
+type held struct {
+	locks  *streamLocks
+	stream string
+	sl     *streamLock
+}
+
 // lock waits for the stream's lock or ctx, whichever comes first.
-func (l *streamLocks) lock(ctx context.Context, stream string) (unlock func(), err error) {
+func (l *streamLocks) lock(ctx context.Context, stream string) (held, error) {
 	l.mu.Lock()
 	sl, ok := l.m[stream]
 	if !ok {
@@ -34,11 +56,38 @@ func (l *streamLocks) lock(ctx context.Context, stream string) (unlock func(), e
 
 	select {
 	case sl.held <- struct{}{}:
-		return func() { <-sl.held; l.unref(stream, sl) }, nil
+		return held{locks: l, stream: stream, sl: sl}, nil
 	case <-ctx.Done():
 		l.unref(stream, sl)
-		return nil, ctx.Err()
+		return held{}, ctx.Err()
 	}
+}
+
+func (h held) unlock() {
+	<-h.sl.held
+	h.locks.unref(h.stream, h.sl)
+}
+
+// takePending returns the stream's pending commit, if any, and stops its
+// timer. The caller must send the commit.
+func (h held) takePending() *pendingCommit {
+	p := h.sl.pending
+	if p == nil {
+		return nil
+	}
+	p.timer.Stop()
+	h.sl.pending = nil
+	h.locks.unref(h.stream, h.sl)
+	return p
+}
+
+// setPending leaves p for the stream's next holder; the entry stays while
+// p is pending. The stream must have no pending commit.
+func (h held) setPending(p *pendingCommit) {
+	h.locks.mu.Lock()
+	h.sl.refs++
+	h.locks.mu.Unlock()
+	h.sl.pending = p
 }
 
 func (l *streamLocks) unref(stream string, sl *streamLock) {
@@ -48,15 +97,4 @@ func (l *streamLocks) unref(stream string, sl *streamLock) {
 		delete(l.m, stream)
 	}
 	l.mu.Unlock()
-}
-
-// wait returns once no append of this process holds the stream, so that a
-// read sees every append this process acknowledged, commit included.
-func (l *streamLocks) wait(ctx context.Context, stream string) error {
-	unlock, err := l.lock(ctx, stream)
-	if err != nil {
-		return err
-	}
-	unlock()
-	return nil
 }

@@ -35,7 +35,7 @@ func (s *Store) GetStream(ctx context.Context, stream string) (StreamInfo, error
 	if !s.ready.Load() {
 		return StreamInfo{}, ErrRebuilding
 	}
-	if err := s.locks.wait(ctx, stream); err != nil {
+	if err := s.awaitStream(ctx, stream); err != nil {
 		return StreamInfo{}, err
 	}
 	st, found, err := s.index.Lookup(ctx, stream)

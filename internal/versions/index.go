@@ -88,17 +88,20 @@ type Reservation struct {
 // ErrNoIndex or a *StreamLostError when it reserves nothing.
 func (ix *Index) Reserve(ctx context.Context, req ReserveRequest) (Reservation, error) {
 	sk := ix.keys.stream(req.Stream)
-	args := make([]any, 0, 7+2*len(req.Events))
+	reply, err := ix.batch.run(ctx, reserveScript, sk.list(), reserveArgs(nil, req)...).StringSlice()
+	if err != nil {
+		return Reservation{}, fmt.Errorf("reserve: %w", err)
+	}
+	return parseReserve(req, reply)
+}
+
+func reserveArgs(args []any, req ReserveRequest) []any {
 	args = append(args, req.Expected, len(req.Events), req.Token, req.Now.UnixMilli(),
 		req.Lease.Milliseconds(), req.Partition, req.Stream)
 	for _, e := range req.Events {
 		args = append(args, e.ID, e.Hash)
 	}
-	reply, err := ix.batch.run(ctx, reserveScript, sk.list(), args...).StringSlice()
-	if err != nil {
-		return Reservation{}, fmt.Errorf("reserve: %w", err)
-	}
-	return parseReserve(req, reply)
+	return args
 }
 
 func parseReserve(req ReserveRequest, r []string) (Reservation, error) {
@@ -158,15 +161,22 @@ func parseReserve(req ReserveRequest, r []string) (Reservation, error) {
 // resolved without the record and the stream moved on.
 func (ix *Index) Commit(ctx context.Context, r Reservation, offset int64, events []EventKey) error {
 	sk := ix.keys.stream(r.Stream)
-	args := make([]any, 0, 6+2*len(events))
+	reply, err := ix.batch.run(ctx, commitScript, sk.list(), commitArgs(nil, r, offset, events)...).Text()
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return parseCommit(r, reply)
+}
+
+func commitArgs(args []any, r Reservation, offset int64, events []EventKey) []any {
 	args = append(args, r.Token, offset, r.FirstVersion, len(events), r.Partition, r.Stream)
 	for _, e := range events {
 		args = append(args, e.ID, e.Hash)
 	}
-	reply, err := ix.batch.run(ctx, commitScript, sk.list(), args...).Text()
-	if err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
+	return args
+}
+
+func parseCommit(r Reservation, reply string) error {
 	switch reply {
 	case "OK":
 		return nil
