@@ -14,8 +14,9 @@ import (
 	_ "google.golang.org/grpc/encoding/proto"
 )
 
-// ServerCodec is the server option that decodes requests with the
-// service's codec: the standard protobuf codec, except that an
+// ServerCodec is the server option that encodes and decodes messages with
+// the service's codec: the standard protobuf codec, except that a message
+// in its wire form already is sent as it is, and that an
 // AppendRequest whose strings are not valid UTF-8 is decoded anyway. The
 // store's validation then refuses it as INVALID_ARGUMENT naming the field,
 // where gRPC would answer INTERNAL with a decoding error that names none.
@@ -27,7 +28,16 @@ type codec struct{ std encoding.CodecV2 }
 
 func (c codec) Name() string { return c.std.Name() }
 
-func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.std.Marshal(v) }
+// encoded is a message in its wire form already, which the codec sends as
+// it is.
+type encoded []byte
+
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if e, ok := v.(encoded); ok {
+		return mem.BufferSlice{mem.SliceBuffer(e)}, nil
+	}
+	return c.std.Marshal(v)
+}
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	err := c.std.Unmarshal(data, v)

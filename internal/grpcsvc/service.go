@@ -70,7 +70,9 @@ func (svc *Service) SubscribeToAll(req *eventstorepb.SubscribeRequest, stream ev
 	if req.Group != "" {
 		err = svc.subscribeToAllInGroup(ctx, req, stream)
 	} else {
-		err = svc.store.SubscribeToAll(ctx, req.FromSequenceId, stream.Send)
+		err = svc.store.SubscribeToAll(ctx, req.FromSequenceId, func(event []byte) error {
+			return stream.SendMsg(encoded(event))
+		})
 	}
 	svc.log.Info("subscriber left", "group", req.Group, "err", err)
 	if ctx.Err() != nil {

@@ -18,7 +18,8 @@ type TailOptions struct {
 // Tail reads every partition of the topic from opts.From, including
 // partitions added while it runs, and calls fn for every record in
 // partition order until ctx ends or fn fails. fn is called from one
-// goroutine; while it blocks, no more than about one fetch is buffered.
+// goroutine; while it works through one fetch the next is on its way, and
+// while it blocks no more than about two fetches are buffered.
 func Tail(ctx context.Context, c Config, opts TailOptions, fn func(*kgo.Record) error) error {
 	c = c.withDefaults()
 	if opts.FetchMaxBytes <= 0 {
@@ -33,7 +34,7 @@ func Tail(ctx context.Context, c Config, opts TailOptions, fn func(*kgo.Record) 
 		kgo.ConsumeResetOffset(start),
 		kgo.FetchMaxBytes(opts.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(min(opts.FetchMaxBytes, 1<<20)),
-		kgo.MaxConcurrentFetches(1),
+		kgo.MaxConcurrentFetches(2),
 	)...)
 	if err != nil {
 		return fmt.Errorf("kafka consumer: %w", err)

@@ -6,17 +6,18 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eventsidecar/sidecar/internal/kafka"
-	"github.com/eventsidecar/sidecar/proto/eventstorepb"
-)
+	"github.com/eventsidecar/sidecar/internal/kafka")
 
-// SubscribeToAll calls fn for every event of the topic, from offset from of
-// every partition (0 is the start), then for every new event, until ctx
-// ends or fn fails. Events of one stream arrive in version order; fn
-// blocking holds back delivery, it never drops events.
-func (s *Store) SubscribeToAll(ctx context.Context, from int64, fn func(*eventstorepb.Event) error) error {
+// SubscribeToAll calls fn with every event of the topic, in the wire form
+// of an eventstore.Event, from offset from of every partition (0 is the
+// start), then with every new event, until ctx ends or fn fails. Events of
+// one stream arrive in version order, the events of one append all or
+// none; fn blocking holds back delivery, it never drops events. The events
+// are forwarded as the records hold them, never decoded: the subscription
+// costs what its records' bytes cost.
+func (s *Store) SubscribeToAll(ctx context.Context, from int64, fn func(event []byte) error) error {
 	return kafka.Tail(ctx, s.kcfg, kafka.TailOptions{From: from}, func(r *kgo.Record) error {
-		a, err := kafka.Decode(r)
+		events, err := kafka.EncodedEvents(r)
 		if errors.Is(err, kafka.ErrNotAnAppend) {
 			return nil
 		}
@@ -25,7 +26,7 @@ func (s *Store) SubscribeToAll(ctx context.Context, from int64, fn func(*eventst
 				"offset", r.Offset, "err", err)
 			return nil
 		}
-		for _, e := range a.Events {
+		for _, e := range events {
 			if err := fn(e); err != nil {
 				return err
 			}
