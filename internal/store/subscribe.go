@@ -6,7 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eventsidecar/sidecar/internal/kafka")
+	"github.com/eventsidecar/sidecar/internal/kafka"
+)
 
 // SubscribeToAll calls fn with every event of the topic, in the wire form
 // of an eventstore.Event, from offset from of every partition (0 is the

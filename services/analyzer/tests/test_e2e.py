@@ -309,7 +309,7 @@ def test_malformed_submissions_are_parked_and_the_rest_goes_on(
     bad_payloads = {
         b"{not json": "not JSON",
         b'["a", "list"]': "not a JSON object",
-        b'{"content_id": "c-9"}': "data.text",
+        b'{"content_id": "c-9"}': "data.content",
         b'{"content_id": 12, "content": "Ada Lovelace"}': "data.content_id",
     }
     malformed = []
