@@ -54,6 +54,9 @@ func newBatcher(rdb redis.UniversalClient) *batcher {
 // run sends one script call and waits for its reply or ctx.
 func (b *batcher) run(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
 	c := &call{script: s, keys: keys, args: args, done: make(chan struct{})}
+	if b.direct(ctx, c) {
+		return c.cmd
+	}
 	select {
 	case b.queue <- c:
 	case <-ctx.Done():
@@ -67,6 +70,31 @@ func (b *batcher) run(ctx context.Context, s *redis.Script, keys []string, args 
 	case <-ctx.Done():
 		return errCmd(ctx, ctx.Err())
 	}
+}
+
+// direct sends c from the calling goroutine when nothing is queued and a
+// pipeline slot is free: a pipeline would hold c alone, and the hand-offs
+// to the loop and back are most of a lone call's overhead. It reports
+// whether it sent c.
+func (b *batcher) direct(ctx context.Context, c *call) bool {
+	if len(b.queue) > 0 {
+		return false
+	}
+	select {
+	case <-b.stop:
+		return false
+	default:
+	}
+	select {
+	case b.slots <- struct{}{}:
+	default:
+		return false
+	}
+	defer func() { <-b.slots }()
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	b.send(ctx, []*call{c})
+	return true
 }
 
 func errCmd(ctx context.Context, err error) *redis.Cmd {
@@ -109,6 +137,17 @@ func (b *batcher) loop() {
 func (b *batcher) exec(batch []*call) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
+	b.send(ctx, batch)
+}
+
+// send sends a batch in one pipeline and completes its calls.
+func (b *batcher) send(ctx context.Context, batch []*call) {
+	if len(batch) == 1 {
+		c := batch[0]
+		c.cmd = c.script.Run(ctx, b.rdb, c.keys, c.args...)
+		close(c.done)
+		return
+	}
 	pipe := b.rdb.Pipeline()
 	for _, c := range batch {
 		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
