@@ -24,6 +24,12 @@ import (
 	"github.com/eventsidecar/sidecar/internal/versions"
 )
 
+// streamWorkers is how many goroutines serve RPCs and stay for the next
+// one, rather than one new goroutine per RPC: a fresh goroutine's stack
+// grows through the append path's deep call chains every time. RPCs
+// beyond it get goroutines of their own.
+const streamWorkers = 64
+
 // startupWait bounds how long the sidecar waits for Kafka and Redis at start.
 const startupWait = 60 * time.Second
 
@@ -182,7 +188,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 	subsCtx, stopSubs := context.WithCancel(context.Background())
 	sc.stopSubs = stopSubs
 	opts := append(sc.ops.serverOptions(), keepaliveOptions()...)
-	sc.srv = grpc.NewServer(append(opts, grpcsvc.ServerCodec())...)
+	sc.srv = grpc.NewServer(append(opts, grpcsvc.ServerCodec(), grpc.NumStreamWorkers(streamWorkers))...)
 	sc.health = grpcsvc.New(st, log, subsCtx).Register(sc.srv)
 	if sc.httpLis != nil {
 		if sc.httpSrv, err = newHTTPServer(sc.srv, log); err != nil {

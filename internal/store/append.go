@@ -66,10 +66,10 @@ func (s *Store) Append(ctx context.Context, req *eventstorepb.AppendRequest) (Ap
 }
 
 // commitHold is how long the commit of an acknowledged append waits for
-// the stream's next append to carry it. Another sidecar appending to the
-// stream meanwhile finds it busy, so the hold is no longer than the first
-// backoff of a busy stream.
-const commitHold = busyBackoffMin
+// the stream's next append to carry it. It covers a client's turnaround
+// between appends to a stream on a loaded machine; meanwhile another
+// sidecar appending to the stream finds it busy and backs off.
+const commitHold = 10 * time.Millisecond
 
 // deferCommit leaves the commit of an acknowledged append to the stream's
 // next append in this process, which sends it in the same script call as

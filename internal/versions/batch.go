@@ -72,12 +72,13 @@ func (b *batcher) run(ctx context.Context, s *redis.Script, keys []string, args 
 	}
 }
 
-// direct sends c from the calling goroutine when nothing is queued and a
-// pipeline slot is free: a pipeline would hold c alone, and the hand-offs
-// to the loop and back are most of a lone call's overhead. It reports
-// whether it sent c.
+// direct sends c from the calling goroutine when the batcher is idle,
+// nothing queued and nothing on the wire: a pipeline would hold c alone,
+// and the hand-offs to the loop and back are most of a lone call's
+// overhead. Under load calls go through the loop, which pipelines them.
+// It reports whether it sent c.
 func (b *batcher) direct(ctx context.Context, c *call) bool {
-	if len(b.queue) > 0 {
+	if len(b.queue) > 0 || len(b.slots) > 0 {
 		return false
 	}
 	select {
