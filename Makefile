@@ -86,7 +86,7 @@ bench-build: build
 	go build -o $(BIN)/bench ./cmd/bench
 
 .PHONY: bench
-bench: services-up bench-build ## benchmark the sidecar against raw franz-go and go-redis (about 6 minutes); see BENCHMARKS.md
+bench: services-up bench-build ## benchmark the sidecar against raw franz-go and go-redis (about 5 minutes); see BENCHMARKS.md
 	$(BENCH) --out $(BENCH_DIR)/bench.md $(BENCH_FLAGS)
 
 .PHONY: bench-smoke

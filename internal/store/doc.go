@@ -7,7 +7,10 @@
 // An append takes a per-stream lock in the process, reserves its versions
 // in the index with a lease, produces one record holding all of its events
 // to the stream's partition, and commits the reservation with the record's
-// offset. A definite refusal by the broker releases the reservation. An
+// offset. The commit of an acknowledged append is deferred past the reply
+// and travels with the stream's next reservation in one script call, or
+// goes alone after a short hold; reads of the stream in this process send
+// it first. A definite refusal by the broker releases the reservation. An
 // unknown outcome (a timeout, a lost connection) is resolved by writing a
 // fence to the partition and looking for the reservation's token below
 // it: found, the append is committed; not found, it is released. A
