@@ -88,6 +88,12 @@
 // replayed delivery's position is its place in the replay log, marked
 // replayed; its events keep their positions in the topic.
 //
+// A group's metrics are recorded where its deliveries go out and its acks
+// come in. Its lag per partition is computed at every commit interval from
+// what the subscription already knows, without a request of its own: the
+// highest end offset its fetches and the store's partition refresh saw,
+// and the offset it started at or last committed.
+//
 // Partitions added to the topic are noticed by the store every
 // PartitionRefresh (new streams are then pinned across all of them, once
 // the producer knows them) and by the groups' clients within the metadata

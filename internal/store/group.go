@@ -64,6 +64,7 @@ type Subscription struct {
 	from int64
 	cons *kafka.Consumer
 	log  *slog.Logger
+	gm   groupMetrics
 
 	// ctx ends the poller, the committer and the partition watcher.
 	ctx    context.Context
@@ -119,6 +120,19 @@ type partState struct {
 	// assign is the assignment the partition came with; it waits for the
 	// partition while the partition is in its ends.
 	assign *assignment
+	// start is the offset the partition was read from at assignment: the
+	// group's committed offset, if any; -1 when unknown. With committed,
+	// it is the base of the group's lag.
+	start int64
+	// end is the highest end offset seen for the partition, at assignment
+	// and in fetches; -1 before the first.
+	end int64
+}
+
+// newPartState returns the state of a partition assigned to read from
+// offset sent, -1 when unknown.
+func newPartState(k partKey, sent int64) *partState {
+	return &partState{key: k, next: -1, committed: -1, sent: sent, start: -1, end: -1}
 }
 
 // assignment is a set of partitions assigned at once, waiting to report
@@ -206,7 +220,13 @@ func (s *Store) subscribe(ctx context.Context, open *eventstorepb.SubscribeOpen,
 
 	var err error
 	if sub.group != "" {
-		err = sub.openGroup(ctx)
+		// Counted before the consumer exists: its first assignment can
+		// record the lag before NewGroupConsumer returns.
+		sub.gm = groupMetrics{m: s.opts.Metrics, group: sub.group}
+		s.joinGroup(sub.group)
+		if err = sub.openGroup(ctx); err != nil {
+			s.leaveGroup(sub.group)
+		}
 	} else {
 		err = sub.openDirect(ctx, open)
 	}
@@ -324,6 +344,7 @@ func (sub *Subscription) nextLocked() *eventstorepb.SubscribeServerMessage {
 			continue
 		}
 		e.delivered = true
+		sub.gm.delivered(e)
 		d := e.delivery
 		return &eventstorepb.SubscribeServerMessage{Kind: &eventstorepb.SubscribeServerMessage_Delivery{
 			Delivery: &eventstorepb.Delivery{Position: d.Position, Events: d.Events, Redeliveries: e.redeliveries},
@@ -432,6 +453,7 @@ func (sub *Subscription) inFlightLocked(pos *eventstorepb.Position) *entry {
 // record is released; the commit watermark moves past it once every
 // earlier record is done too.
 func (sub *Subscription) finishLocked(e *entry) {
+	sub.gm.acked(e)
 	e.done, e.rec, e.delivery = true, nil, nil
 	sub.outstanding--
 	p := e.p
@@ -472,6 +494,9 @@ func (sub *Subscription) Close() {
 	if err := sub.cons.Close(ctx); err != nil {
 		sub.log.Warn("leaving the group failed; its partitions move after the session timeout", "err", err)
 	}
+	if sub.group != "" {
+		sub.s.leaveGroup(sub.group)
+	}
 	sub.log.Info("subscription closed")
 }
 
@@ -503,14 +528,20 @@ func (sub *Subscription) poll() {
 	}
 }
 
-// register queues polled records. It runs while rebalances wait, so every
-// record belongs to a partition this subscription holds.
-func (sub *Subscription) register(rs []*kgo.Record) {
+// register queues polled records and notes the partitions' end offsets
+// the fetches reported. It runs while rebalances wait, so every record
+// belongs to a partition this subscription holds.
+func (sub *Subscription) register(rs []*kgo.Record, ends []kafka.PartitionEnd) {
 	entries := make([]*entry, len(rs))
 	for i, r := range rs {
 		entries[i] = sub.prepare(r)
 	}
 	sub.mu.Lock()
+	for _, end := range ends {
+		if p := sub.parts[partKey{partition: end.Partition}]; p != nil && end.Topic == sub.s.opts.Topic {
+			p.end = max(p.end, end.End)
+		}
+	}
 	for _, e := range entries {
 		p := sub.parts[e.p.key]
 		if p == nil || p.gone || e.offset < p.next {
@@ -560,7 +591,8 @@ func (sub *Subscription) prepare(r *kgo.Record) *entry {
 	return e
 }
 
-// commitLoop commits what was acked every CommitInterval.
+// commitLoop commits what was acked every CommitInterval, and records
+// the lag that leaves.
 func (sub *Subscription) commitLoop() {
 	defer sub.wg.Done()
 	t := time.NewTicker(sub.s.opts.Subscriptions.CommitInterval)
@@ -576,6 +608,9 @@ func (sub *Subscription) commitLoop() {
 			sub.log.Warn("commit failed, retrying at the next interval", "err", err)
 		}
 		cancel()
+		sub.mu.Lock()
+		sub.recordLagLocked()
+		sub.mu.Unlock()
 	}
 }
 
@@ -648,7 +683,7 @@ func (sub *Subscription) watchPartitions() {
 		for _, p := range sortedKeys(ends) {
 			k := partKey{partition: p}
 			if sub.parts[k] == nil {
-				sub.parts[k] = &partState{key: k, next: -1, committed: -1, sent: 0}
+				sub.parts[k] = newPartState(k, 0)
 				added = append(added, p)
 			}
 		}

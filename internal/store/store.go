@@ -83,6 +83,9 @@ type Store struct {
 	hasher     kgo.TopicPartitioner
 	partitions atomic.Int32
 	ready      atomic.Bool
+	// ends are the partitions' end offsets at the last refresh, for the
+	// groups' lag; nil before the first.
+	ends atomic.Pointer[map[int32]int64]
 
 	// groups holds a *groupState per consumer group seen.
 	groups sync.Map
@@ -174,12 +177,26 @@ func (s *Store) refreshPartitions() {
 			s.log.Warn("reading the partition count failed, retrying", "topic", s.opts.Topic, "err", err)
 			continue
 		}
+		s.ends.Store(&ends)
 		if n := int32(len(ends)); n > s.partitions.Load() && s.producerKnows(n) {
 			s.log.Info("topic has new partitions", "topic", s.opts.Topic,
 				"partitions", n, "previous", s.partitions.Load())
 			s.partitions.Store(n)
 		}
 	}
+}
+
+// endOf is the end offset of partition at the last refresh, -1 when
+// unknown.
+func (s *Store) endOf(partition int32) int64 {
+	ends := s.ends.Load()
+	if ends == nil {
+		return -1
+	}
+	if end, ok := (*ends)[partition]; ok {
+		return end
+	}
+	return -1
 }
 
 // producerKnows refreshes the producer's metadata until it has n
