@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventsidecar/sidecar/internal/kafka"
 	"github.com/eventsidecar/sidecar/internal/versions"
@@ -39,7 +41,19 @@ const (
 // for an event id the stream holds with other content, an *InvalidError or
 // a *TooLargeError for a malformed request, and an error wrapping
 // ErrUnavailable when a retry may succeed.
+//
+// The append's span covers it to the reply, with the reserve, the produce
+// and, when needed, the settle of an unknown outcome as child spans; the
+// commit's span, which may run after the reply, is a child too. The
+// record carries the append span's trace context.
 func (s *Store) Append(ctx context.Context, req *eventstorepb.AppendRequest) (AppendResult, error) {
+	ctx, span := s.startAppend(ctx, req)
+	res, err := s.appendEvents(ctx, req)
+	endAppend(span, res, err)
+	return res, err
+}
+
+func (s *Store) appendEvents(ctx context.Context, req *eventstorepb.AppendRequest) (AppendResult, error) {
 	if err := s.opts.Limits.validate(req); err != nil {
 		return AppendResult{}, err
 	}
@@ -52,7 +66,12 @@ func (s *Store) Append(ctx context.Context, req *eventstorepb.AppendRequest) (Ap
 	if err != nil {
 		return AppendResult{}, err
 	}
-	res, deadline, err := s.reserve(ctx, req, keys)
+	rctx, span := s.startStep(ctx, spanReserve, -1)
+	res, deadline, err := s.reserve(rctx, req, keys)
+	if err == nil && span.IsRecording() {
+		span.SetAttributes(AttrPartition.Int64(int64(res.Partition)), AttrFirstVersion.Int64(res.FirstVersion))
+	}
+	endStep(span, unexpected(err))
 	if err != nil || res.Duplicate {
 		unlock()
 		return AppendResult{Version: res.LastVersion, Partition: res.Partition, Offset: -1,
@@ -99,11 +118,14 @@ func (s *Store) reserve(ctx context.Context, req *eventstorepb.AppendRequest,
 		case err == nil:
 			return res, now.Add(s.opts.Lease), nil
 		case errors.Is(err, versions.ErrBusy):
+			event(ctx, "stream busy")
 			if err := sleep(ctx, backoff); err != nil {
 				return res, time.Time{}, err
 			}
 			backoff = min(2*backoff, busyBackoffMax)
 		case errors.As(err, &expired):
+			event(ctx, "expired lease", AttrPartition.Int64(int64(expired.Reservation.Partition)),
+				AttrFirstVersion.Int64(expired.Reservation.FirstVersion))
 			if err := s.resolve(ctx, expired.Reservation); err != nil {
 				return res, time.Time{}, err
 			}
@@ -146,8 +168,9 @@ func (s *Store) write(ctx context.Context, res versions.Reservation, deadline ti
 		s.release(ctx, res)
 		return AppendResult{}, nil, err
 	}
+	s.inject(ctx, rec)
 
-	offset, err := s.producer.Produce(ctx, rec)
+	offset, err := s.produce(ctx, rec)
 	// The produce may have used up its deadline; settling its outcome
 	// (resolving, committing or releasing) gets a deadline of its own.
 	ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), s.opts.DeliveryTimeout)
@@ -161,7 +184,12 @@ func (s *Store) write(ctx context.Context, res versions.Reservation, deadline ti
 	default:
 		s.log.Warn("append outcome unknown, resolving it against the partition",
 			"stream", res.Stream, "partition", res.Partition, "version", res.FirstVersion, "err", err)
-		found, rerr := s.settle(ctx, res)
+		sctx, span := s.startStep(ctx, spanSettle, res.Partition)
+		found, rerr := s.settle(sctx, res)
+		if rerr == nil && found >= 0 && span.IsRecording() {
+			span.SetAttributes(AttrOffset.Int64(found))
+		}
+		endStep(span, rerr)
 		if rerr != nil {
 			return AppendResult{}, nil, unavailable("kafka: %v; the outcome is unknown, retry with the same event ids", err)
 		}
@@ -177,8 +205,12 @@ func (s *Store) write(ctx context.Context, res versions.Reservation, deadline ti
 	}
 
 	if time.Until(deadline) > commitMargin {
+		// The commit's span belongs to the append's trace, which has ended
+		// by the time it runs.
+		span := trace.SpanFromContext(ctx)
 		return result, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), s.opts.DeliveryTimeout)
+			ctx, cancel := context.WithTimeout(trace.ContextWithSpan(context.Background(), span),
+				s.opts.DeliveryTimeout)
 			defer cancel()
 			_ = s.commit(ctx, res, offset, keys)
 		}, nil
@@ -196,7 +228,10 @@ const commitMargin = time.Second
 // commit records the landed append in the index. Its error is for a caller
 // that has not replied yet: the append does not count.
 func (s *Store) commit(ctx context.Context, res versions.Reservation, offset int64, keys []versions.EventKey) error {
-	switch err := s.index.Commit(ctx, res, offset, keys); {
+	ctx, span := s.startStep(ctx, spanCommit, res.Partition)
+	err := s.index.Commit(ctx, res, offset, keys)
+	endStep(span, err)
+	switch {
 	case err == nil, errors.Is(err, versions.ErrNoIndex), s.isStreamLost(err):
 		// With the index or the stream's keys lost, the rebuild or the
 		// repair reads this record: it landed before their settle pass.
@@ -211,6 +246,17 @@ func (s *Store) commit(ctx context.Context, res versions.Reservation, offset int
 			"stream", res.Stream, "version", res.FirstVersion, "err", err)
 		return nil
 	}
+}
+
+// produce writes the record of an append under a span of its own.
+func (s *Store) produce(ctx context.Context, rec *kgo.Record) (int64, error) {
+	ctx, span := s.startStep(ctx, spanProduce, rec.Partition)
+	offset, err := s.producer.Produce(ctx, rec)
+	if err == nil && span.IsRecording() {
+		span.SetAttributes(AttrOffset.Int64(offset))
+	}
+	endStep(span, err)
+	return offset, err
 }
 
 func (s *Store) release(ctx context.Context, res versions.Reservation) {
@@ -258,6 +304,15 @@ func contentHash(e *eventstorepb.Event) string {
 		h.Write(part)
 	}
 	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// unexpected is err unless it is an answer the caller expects (a
+// conflict, a clash, a canceled call): the error a step's span reports.
+func unexpected(err error) error {
+	if err == nil || isDomain(err) {
+		return nil
+	}
+	return err
 }
 
 func isDomain(err error) bool {

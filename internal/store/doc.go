@@ -99,6 +99,18 @@
 // the producer knows them) and by the groups' clients within the metadata
 // age.
 //
+// # Tracing
+//
+// With a Tracer and a Propagator in its Options the store traces: an
+// append is a producer span with reserve, produce, settle and commit as
+// children (the commit may end after the append, which replied before it
+// ran), and its trace context goes into the record's headers. A delivery
+// is a consumer span of a trace of its own, linked to the trace context in
+// its record, from the moment it is handed out to its ack, park, skip or
+// retry, or to the revoke or close that ends it unacked. A replayed
+// delivery links to the original append: a parked record keeps the
+// headers. Without a Propagator records carry no trace context.
+//
 // # Limitations
 //
 // A sidecar that stalls longer than the lease between its last lease check

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventsidecar/sidecar/internal/kafka"
 	"github.com/eventsidecar/sidecar/proto/eventstorepb"
@@ -155,6 +156,12 @@ type entry struct {
 	redeliveries int32
 	delivered    bool
 	done         bool
+	// appendCtx is the trace context of the append that wrote the record,
+	// which the delivery's span links to.
+	appendCtx trace.SpanContext
+	// span is the delivery's span, from its sending to its ack; nil while
+	// it is not in flight.
+	span trace.Span
 }
 
 // Subscribe opens a persistent subscription. With a group it joins the
@@ -340,12 +347,14 @@ func (sub *Subscription) nextLocked() *eventstorepb.SubscribeServerMessage {
 		}
 		sub.advanceLocked(e.p, e.offset+1)
 		if e.delivery == nil {
-			sub.finishLocked(e)
+			sub.finishLocked(e, "")
 			continue
 		}
 		e.delivered = true
 		sub.gm.delivered(e)
 		d := e.delivery
+		e.span = sub.s.startDeliver(e.appendCtx, sub.group, d.Position, string(e.rec.Key),
+			d.Events, e.redeliveries)
 		return &eventstorepb.SubscribeServerMessage{Kind: &eventstorepb.SubscribeServerMessage_Delivery{
 			Delivery: &eventstorepb.Delivery{Position: d.Position, Events: d.Events, Redeliveries: e.redeliveries},
 		}}
@@ -359,7 +368,7 @@ func (sub *Subscription) Ack(positions []*eventstorepb.Position) {
 	defer sub.mu.Unlock()
 	for _, pos := range positions {
 		if e := sub.inFlightLocked(pos); e != nil {
-			sub.finishLocked(e)
+			sub.finishLocked(e, deliveryAcked)
 		}
 	}
 }
@@ -381,6 +390,8 @@ func (sub *Subscription) Nack(ctx context.Context, n *eventstorepb.Nack) error {
 	}
 	switch n.Action {
 	case eventstorepb.NackAction_NACK_ACTION_RETRY:
+		endDeliver(e.span, deliveryRetried)
+		e.span = nil
 		e.delivered = false
 		e.redeliveries++
 		sub.queue = append([]*entry{e}, sub.queue...)
@@ -388,7 +399,7 @@ func (sub *Subscription) Nack(ctx context.Context, n *eventstorepb.Nack) error {
 		notify(sub.ready)
 		return nil
 	case eventstorepb.NackAction_NACK_ACTION_SKIP:
-		sub.finishLocked(e)
+		sub.finishLocked(e, deliverySkipped)
 		sub.mu.Unlock()
 		return nil
 	}
@@ -402,7 +413,7 @@ func (sub *Subscription) Nack(ctx context.Context, n *eventstorepb.Nack) error {
 	}
 	sub.mu.Lock()
 	if !e.p.gone && !e.done {
-		sub.finishLocked(e)
+		sub.finishLocked(e, deliveryParked)
 	}
 	sub.mu.Unlock()
 	sub.log.Info("delivery parked", "partition", n.Position.Partition, "offset", n.Position.Offset,
@@ -449,12 +460,13 @@ func (sub *Subscription) inFlightLocked(pos *eventstorepb.Position) *entry {
 	return e
 }
 
-// finishLocked marks e done: acked, parked, skipped or filtered out. Its
-// record is released; the commit watermark moves past it once every
-// earlier record is done too.
-func (sub *Subscription) finishLocked(e *entry) {
+// finishLocked marks e done: acked, parked, skipped or filtered out, as
+// outcome says (empty when filtered out). Its record is released; the
+// commit watermark moves past it once every earlier record is done too.
+func (sub *Subscription) finishLocked(e *entry, outcome string) {
 	sub.gm.acked(e)
-	e.done, e.rec, e.delivery = true, nil, nil
+	endDeliver(e.span, outcome)
+	e.done, e.rec, e.delivery, e.span = true, nil, nil, nil
 	sub.outstanding--
 	p := e.p
 	n := 0
@@ -497,6 +509,13 @@ func (sub *Subscription) Close() {
 	if sub.group != "" {
 		sub.s.leaveGroup(sub.group)
 	}
+	// A group's last revoke ended the spans of its deliveries in flight;
+	// a group-less subscription has no revoke.
+	sub.mu.Lock()
+	for _, p := range sub.parts {
+		endSpansLocked(p, deliveryClosed)
+	}
+	sub.mu.Unlock()
 	sub.log.Info("subscription closed")
 }
 
@@ -587,6 +606,7 @@ func (sub *Subscription) prepare(r *kgo.Record) *entry {
 	}
 	if events := sub.filter.apply(a); len(events) > 0 {
 		e.delivery = &eventstorepb.Delivery{Position: pos, Events: events}
+		e.appendCtx = sub.s.appendContext(r)
 	}
 	return e
 }

@@ -18,7 +18,7 @@ import (
 func newTestSubscription(t *testing.T, window int, open *eventstorepb.SubscribeOpen) *Subscription {
 	t.Helper()
 	return &Subscription{
-		s:      &Store{opts: Options{Topic: "events"}},
+		s:      &Store{opts: Options{Topic: "events"}.withDefaults()},
 		window: window,
 		filter: newFilter(open),
 		parts:  make(map[partKey]*partState),

@@ -186,9 +186,19 @@ func (sub *Subscription) dropLocked(partitions map[string][]int32) map[string]ma
 				sub.outstanding--
 			}
 		}
+		endSpansLocked(st, deliveryRevoked)
 		sub.forgetCatchUpLocked(st)
 	}
 	return offsets
+}
+
+// endSpansLocked ends the spans of p's deliveries in flight: they will
+// not be acked here.
+func endSpansLocked(p *partState, outcome string) {
+	for _, e := range p.pending {
+		endDeliver(e.span, outcome)
+		e.span = nil
+	}
 }
 
 // forgetCatchUpLocked takes a revoked partition out of its assignment's

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/eventsidecar/sidecar/internal/kafka"
 	"github.com/eventsidecar/sidecar/internal/metrics"
@@ -43,6 +46,13 @@ type Options struct {
 	// Metrics receives the store's metrics. Default: metrics registered
 	// nowhere.
 	Metrics *metrics.Metrics
+	// Tracer makes the spans of appends and deliveries. Default: a tracer
+	// that records nothing.
+	Tracer trace.Tracer
+	// Propagator writes the trace context of each append into its record,
+	// and reads it back to link the deliveries of the record to it.
+	// Default nil: records carry no trace context.
+	Propagator propagation.TextMapPropagator
 }
 
 func (o Options) withDefaults() Options {
@@ -63,6 +73,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New(nil)
+	}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider().Tracer(TracerName)
 	}
 	o.Limits = o.Limits.withDefaults()
 	o.Subscriptions = o.Subscriptions.withDefaults()
