@@ -148,6 +148,9 @@ func TestMetricsCountRebuildProgress(t *testing.T) {
 	eventually(t, "the rebuild running", func() bool {
 		return value(scrape(t, sc.MetricsAddr()), "sidecar_index_rebuilding") == 1
 	})
+	// Readiness is checked every interval: it may still say ready from
+	// before the flush until its next check.
+	eventually(t, "not ready during the rebuild", func() bool { return wantReady(t, sc, false) })
 	eventually(t, "the rebuild done", func() bool { return wantReady(t, sc, true) })
 
 	fams := scrape(t, sc.MetricsAddr())
