@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventsidecar/sidecar/internal/kafka"
 )
@@ -84,15 +85,25 @@ func (c groupsResetCmd) Run(e *env) error {
 	return w.Flush()
 }
 
-// admin returns an admin client of the configured Kafka. The embedded
-// broker lives inside a running sidecar, out of reach of another process.
+// admin returns an admin client of the configured Kafka.
 func (e *env) admin() (*kadm.Client, func(), error) {
-	if len(e.cfg.KafkaBrokers) == 0 {
-		return nil, nil, errors.New("SIDECAR_KAFKA_BROKERS is not set: operator commands need the Kafka cluster, the embedded broker lives inside a running sidecar")
-	}
-	cl, err := kafka.NewAdminClient(kafka.Config{Brokers: e.cfg.KafkaBrokers, Topic: e.cfg.KafkaTopic})
+	cl, err := e.kafkaClient()
 	if err != nil {
 		return nil, nil, err
 	}
 	return kadm.NewClient(cl), cl.Close, nil
+}
+
+// kafkaClient returns a client of the configured Kafka, with the TLS and
+// SASL settings a serving sidecar uses. The embedded broker lives inside a
+// running sidecar, out of reach of another process.
+func (e *env) kafkaClient() (*kgo.Client, error) {
+	if len(e.cfg.KafkaBrokers) == 0 {
+		return nil, errors.New("SIDECAR_KAFKA_BROKERS is not set: operator commands need the Kafka cluster, the embedded broker lives inside a running sidecar")
+	}
+	kcfg, err := e.cfg.KafkaClientConfig(e.log)
+	if err != nil {
+		return nil, err
+	}
+	return kafka.NewAdminClient(kcfg)
 }

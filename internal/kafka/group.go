@@ -157,11 +157,20 @@ func (c *Consumer) AddPartitions(partitions []int32) {
 	c.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{c.topic: ps})
 }
 
+// PartitionEnd is the end offset (high watermark) of a partition as a
+// fetch reported it.
+type PartitionEnd struct {
+	Topic     string
+	Partition int32
+	End       int64
+}
+
 // Poll waits for records, at most max of them, and hands them to fn in
-// partition order. Until fn returns, no rebalance can run: fn must be quick
-// and must not call Commit. Poll returns ctx's error when ctx ends, and any
+// partition order, with the end offsets the fetches reported for their
+// partitions. Until fn returns, no rebalance can run: fn must be quick and
+// must not call Commit. Poll returns ctx's error when ctx ends, and any
 // error that ends consumption for good.
-func (c *Consumer) Poll(ctx context.Context, max int, fn func([]*kgo.Record)) error {
+func (c *Consumer) Poll(ctx context.Context, max int, fn func([]*kgo.Record, []PartitionEnd)) error {
 	fs := c.cl.PollRecords(ctx, max)
 	defer c.cl.AllowRebalance()
 	if err := ctx.Err(); err != nil {
@@ -170,9 +179,15 @@ func (c *Consumer) Poll(ctx context.Context, max int, fn func([]*kgo.Record)) er
 	if err := fetchErr(fs); err != nil {
 		return err
 	}
-	if rs := fs.Records(); len(rs) > 0 {
-		fn(rs)
+	rs := fs.Records()
+	if len(rs) == 0 {
+		return nil
 	}
+	var ends []PartitionEnd
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		ends = append(ends, PartitionEnd{Topic: p.Topic, Partition: p.Partition, End: p.HighWatermark})
+	})
+	fn(rs, ends)
 	return nil
 }
 

@@ -68,15 +68,21 @@ type Metrics struct {
 	// Ready is 1 while the health service reports SERVING.
 	Ready prometheus.Gauge
 
-	// GroupSubscribers is the number of subscribers connected per
-	// consumer group.
+	// GroupSubscribers is the number of subscribers connected to this
+	// sidecar per consumer group. Every series of a group is deleted when
+	// its last subscriber here leaves.
 	GroupSubscribers *prometheus.GaugeVec
-	// GroupDelivered counts events delivered per group and partition.
+	// GroupDelivered counts events delivered per group and partition of
+	// the event topic, redeliveries and replayed deliveries included (in
+	// the partition their events came from). A partition's series are
+	// deleted when a rebalance takes it from this sidecar's member.
 	GroupDelivered *prometheus.CounterVec
-	// GroupAcked counts events acknowledged per group and partition.
+	// GroupAcked counts events acknowledged per group and partition; a
+	// park or a skip counts, as it does for the commit.
 	GroupAcked *prometheus.CounterVec
-	// GroupLag is, per group and partition, how many records are between
-	// the group's committed offset and the end of the partition.
+	// GroupLag is, per group and partition held here, how many records are
+	// between the group's committed offset and the end of the partition,
+	// as of the last fetch, partition refresh and commit.
 	GroupLag *prometheus.GaugeVec
 }
 

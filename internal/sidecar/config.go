@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
@@ -112,6 +113,22 @@ type Config struct {
 	// records.
 	FetchMaxWait time.Duration `env:"FETCH_MAX_WAIT, default=1s"`
 
+	// Tracing is auto, otlp, stdout or off. auto, the default, follows
+	// OpenTelemetry's convention: spans go over OTLP/gRPC when
+	// OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is
+	// set, and nowhere otherwise. otlp exports even without an endpoint
+	// (to the exporter's default, localhost:4317); stdout writes spans to
+	// standard output. OTEL_SDK_DISABLED=true turns tracing off whatever
+	// this says.
+	Tracing string `env:"TRACING, default=auto"`
+	// OTLPEndpoint, OTLPTracesEndpoint and OTelSDKDisabled are
+	// OpenTelemetry's own variables, read without the SIDECAR_ prefix and
+	// only to decide whether to trace: the exporter reads them, and every
+	// other OTEL_* variable, itself.
+	OTLPEndpoint       string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	OTLPTracesEndpoint string `env:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"`
+	OTelSDKDisabled    bool   `env:"OTEL_SDK_DISABLED, default=false"`
+
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL, default=info"`
 	// LogFormat is json, text, or auto (text on a terminal, else json).
@@ -131,11 +148,22 @@ func LoadConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) 
 	var c Config
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{
 		Target:   &c,
-		Lookuper: envconfig.PrefixLookuper("SIDECAR_", lookup),
+		Lookuper: configLookuper{lookup},
 	}); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)
 	}
 	return c, c.Validate()
+}
+
+// configLookuper reads OpenTelemetry's variables by their own names and
+// every other setting with the prefix SIDECAR_.
+type configLookuper struct{ env envconfig.Lookuper }
+
+func (l configLookuper) Lookup(key string) (string, bool) {
+	if strings.HasPrefix(key, "OTEL_") {
+		return l.env.Lookup(key)
+	}
+	return l.env.Lookup("SIDECAR_" + key)
 }
 
 // Validate checks every setting and names the variable of each bad one.
@@ -187,6 +215,11 @@ func (c Config) Validate() error {
 	case "json", "text", "auto":
 	default:
 		bad("LOG_FORMAT", "must be json, text or auto, got %q", c.LogFormat)
+	}
+	switch c.Tracing {
+	case "", TracingAuto, TracingOTLP, TracingStdout, TracingOff:
+	default:
+		bad("TRACING", "must be auto, otlp, stdout or off, got %q", c.Tracing)
 	}
 	c.validateSecurity(bad)
 	if c.HealthInterval < 0 {

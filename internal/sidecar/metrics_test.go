@@ -1,6 +1,7 @@
 package sidecar_test
 
 import (
+	"maps"
 	"net/http"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/codes"
 
+	"github.com/eventsidecar/sidecar/internal/metrics"
 	"github.com/eventsidecar/sidecar/internal/testenv"
 	"github.com/eventsidecar/sidecar/internal/versions"
 	"github.com/eventsidecar/sidecar/proto/eventstorepb"
@@ -146,6 +148,9 @@ func TestMetricsCountRebuildProgress(t *testing.T) {
 	eventually(t, "the rebuild running", func() bool {
 		return value(scrape(t, sc.MetricsAddr()), "sidecar_index_rebuilding") == 1
 	})
+	// Readiness is checked every interval: it may still say ready from
+	// before the flush until its next check.
+	eventually(t, "not ready during the rebuild", func() bool { return wantReady(t, sc, false) })
 	eventually(t, "the rebuild done", func() bool { return wantReady(t, sc, true) })
 
 	fams := scrape(t, sc.MetricsAddr())
@@ -158,4 +163,126 @@ func TestMetricsCountRebuildProgress(t *testing.T) {
 	if v := value(fams, "sidecar_index_rebuilding"); v != 0 {
 		t.Errorf("rebuilding %v after the rebuild", v)
 	}
+}
+
+// groupSeries returns the series of family name for group, by partition
+// label; the subscriber gauge, which has none, is under "".
+func groupSeries(fams map[string]*dto.MetricFamily, name, group string) map[string]float64 {
+	out := map[string]float64{}
+	f, ok := fams[name]
+	if !ok {
+		return out
+	}
+	for _, m := range f.Metric {
+		var g, p string
+		for _, lp := range m.Label {
+			switch lp.GetName() {
+			case "group":
+				g = lp.GetValue()
+			case "partition":
+				p = lp.GetValue()
+			}
+		}
+		if g != group {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			out[p] = m.Counter.GetValue()
+		case m.Gauge != nil:
+			out[p] = m.Gauge.GetValue()
+		}
+	}
+	return out
+}
+
+// sameSeries reports whether got has exactly the series of want.
+func sameSeries(got, want map[string]float64) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestGroupMetrics(t *testing.T) {
+	cfg := opsConfig(t, testenv.Backend{Name: "embedded"})
+	sc := testenv.Start(t, cfg)
+	c := testenv.Client(t, sc.Addr())
+	const group = "metered"
+	families := func() map[string]*dto.MetricFamily { return scrape(t, sc.MetricsAddr()) }
+	series := func(name string) map[string]float64 { return groupSeries(families(), name, group) }
+	seriesAre := func(what, name string, want map[string]float64) {
+		t.Helper()
+		eventually(t, what, func() bool { return sameSeries(series(name), want) })
+	}
+
+	a := openSubscriber(t, c, &eventstorepb.SubscribeOpen{Group: group})
+	if m := a.next(wait); m.GetCaughtUp() == nil {
+		t.Fatalf("first message %v, want caught up on the empty topic", m)
+	}
+	seriesAre("one subscriber", "sidecar_group_subscribers", map[string]float64{"": 1})
+	zero := map[string]float64{"0": 0, "1": 0, "2": 0, "3": 0}
+	seriesAre("no lag on the empty topic", "sidecar_group_lag", zero)
+
+	// Delivered and not acked: the events are the group's lag.
+	streams := streamNames("metered", 12)
+	appendMany(t, c, streams, 1)
+	got := a.collect(len(streams), false, wait)
+	perPartition := maps.Clone(zero)
+	for _, d := range got.deliveries {
+		perPartition[metrics.Partition(d.Position.Partition)]++
+	}
+	seriesAre("deliveries counted", "sidecar_group_events_delivered_total", withoutZeros(perPartition))
+	seriesAre("the lag of what is not acked", "sidecar_group_lag", perPartition)
+	if acked := series("sidecar_group_events_acked_total"); len(acked) != 0 {
+		t.Fatalf("acked %v before any ack", acked)
+	}
+
+	// Acked and committed: no lag left.
+	for _, d := range got.deliveries {
+		a.ack(d.Position)
+	}
+	seriesAre("acks counted", "sidecar_group_events_acked_total", withoutZeros(perPartition))
+	seriesAre("no lag after the acks", "sidecar_group_lag", zero)
+
+	// A second member takes partitions from the first: their delivery
+	// and ack series go with them; the lag of every partition stays.
+	b := openSubscriber(t, c, &eventstorepb.SubscribeOpen{Group: group})
+	var taken []string
+	for len(taken) == 0 {
+		for _, p := range b.next(wait).GetCaughtUp().GetPositions() {
+			taken = append(taken, metrics.Partition(p.Partition))
+		}
+	}
+	kept := withoutZeros(perPartition)
+	for _, p := range taken {
+		delete(kept, p)
+	}
+	seriesAre("two subscribers", "sidecar_group_subscribers", map[string]float64{"": 2})
+	seriesAre("deliveries of the partitions kept", "sidecar_group_events_delivered_total", kept)
+	seriesAre("acks of the partitions kept", "sidecar_group_events_acked_total", kept)
+	seriesAre("the lag of every partition", "sidecar_group_lag", zero)
+
+	// Both leave: nothing of the group is left.
+	a.close()
+	b.close()
+	for _, name := range []string{"sidecar_group_subscribers", "sidecar_group_events_delivered_total",
+		"sidecar_group_events_acked_total", "sidecar_group_lag"} {
+		seriesAre("no "+name+" once the group has no subscriber", name, map[string]float64{})
+	}
+}
+
+func withoutZeros(m map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
 }

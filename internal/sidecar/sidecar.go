@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
@@ -57,6 +58,19 @@ type Sidecar struct {
 	shutdownOnce sync.Once
 }
 
+// Option changes how Start builds a sidecar.
+type Option func(*options)
+
+type options struct {
+	spanExporter sdktrace.SpanExporter
+}
+
+// WithSpanExporter makes the sidecar trace, to exp, whatever its
+// configuration says about tracing.
+func WithSpanExporter(exp sdktrace.SpanExporter) Option {
+	return func(o *options) { o.spanExporter = exp }
+}
+
 // Run starts the sidecar and serves until ctx ends, then shuts down.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sc, err := Start(ctx, cfg, log)
@@ -75,7 +89,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // Start connects to (or embeds) Kafka and Redis, makes the topic and the
 // index ready, and starts serving gRPC.
-func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err error) {
+func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (sc *Sidecar, err error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	sc = &Sidecar{cfg: cfg, log: log, ops: newOperations()}
 	// Returning nil, err clears sc: close what was opened through started.
 	started := sc
@@ -86,6 +104,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 			err = cfg.redactErr(err)
 		}
 	}()
+
+	// The first closer added runs last: the spans of everything closed
+	// before it are flushed.
+	tr, err := startTracing(ctx, cfg, o.spanExporter, log)
+	if err != nil {
+		return nil, err
+	}
+	sc.closers = append(sc.closers, tr.shutdown)
 
 	redisURL, brokers := cfg.RedisURL, cfg.KafkaBrokers
 	settle := cfg.AppendLease
@@ -159,6 +185,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 			},
 			PartitionRefresh: cfg.MetadataRefresh,
 			Subscriptions:    cfg.subscriptionOptions(),
+			Tracer:           tr.tracer(),
+			Propagator:       tr.prop,
 		})
 	if err != nil {
 		return nil, err
@@ -187,8 +215,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sc *Sidecar, err 
 	}
 	subsCtx, stopSubs := context.WithCancel(context.Background())
 	sc.stopSubs = stopSubs
-	opts := append(sc.ops.serverOptions(), keepaliveOptions()...)
-	sc.srv = grpc.NewServer(append(opts, grpcsvc.ServerCodec(), grpc.NumStreamWorkers(streamWorkers))...)
+	srvOpts := append(sc.ops.serverOptions(), keepaliveOptions()...)
+	srvOpts = append(srvOpts, tr.serverOptions()...)
+	sc.srv = grpc.NewServer(append(srvOpts, grpcsvc.ServerCodec(), grpc.NumStreamWorkers(streamWorkers))...)
 	sc.health = grpcsvc.New(st, log, subsCtx).Register(sc.srv)
 	if sc.httpLis != nil {
 		if sc.httpSrv, err = newHTTPServer(sc.srv, log); err != nil {
@@ -250,9 +279,10 @@ func closeReserve(budget time.Duration) time.Duration {
 // SIDECAR_SHUTDOWN_TIMEOUT: report not ready, end subscriptions, stop
 // accepting calls and wait for the appends in flight, then close the store
 // (which waits for commits after replies), the producer (every append has
-// its acknowledgement by then) and the clients, last opened first. Each
-// wait is bounded by what is left of the budget; closing keeps a reserve of
-// it. Later calls wait for the first to finish and do nothing.
+// its acknowledgement by then) and the clients, last opened first, and
+// export the spans still batched. Each wait is bounded by what is left of
+// the budget; closing keeps a reserve of it. Later calls wait for the first
+// to finish and do nothing.
 func (sc *Sidecar) Shutdown() { sc.shutdownOnce.Do(sc.shutdown) }
 
 func (sc *Sidecar) shutdown() {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventsidecar/sidecar/internal/kafka"
 	"github.com/eventsidecar/sidecar/internal/versions"
@@ -39,7 +41,19 @@ const (
 // for an event id the stream holds with other content, an *InvalidError or
 // a *TooLargeError for a malformed request, and an error wrapping
 // ErrUnavailable when a retry may succeed.
+//
+// The append's span covers it to the reply, with the reserve, the produce
+// and, when needed, the settle of an unknown outcome as child spans; the
+// commit's span, which may run after the reply, is a child too. The
+// record carries the append span's trace context.
 func (s *Store) Append(ctx context.Context, req *eventstorepb.AppendRequest) (AppendResult, error) {
+	ctx, span := s.startAppend(ctx, req)
+	res, err := s.appendEvents(ctx, req)
+	endAppend(span, res, err)
+	return res, err
+}
+
+func (s *Store) appendEvents(ctx context.Context, req *eventstorepb.AppendRequest) (AppendResult, error) {
 	if err := s.opts.Limits.validate(req); err != nil {
 		return AppendResult{}, err
 	}
@@ -53,14 +67,19 @@ func (s *Store) Append(ctx context.Context, req *eventstorepb.AppendRequest) (Ap
 		return AppendResult{}, err
 	}
 	defer h.unlock()
-	res, deadline, err := s.reserve(ctx, req, keys, h.takePending())
+	rctx, span := s.startStep(ctx, spanReserve, -1)
+	res, deadline, err := s.reserve(rctx, req, keys, h.takePending())
+	if err == nil && span.IsRecording() {
+		span.SetAttributes(AttrPartition.Int64(int64(res.Partition)), AttrFirstVersion.Int64(res.FirstVersion))
+	}
+	endStep(span, unexpected(err))
 	if err != nil || res.Duplicate {
 		return AppendResult{Version: res.LastVersion, Partition: res.Partition, Offset: -1,
 			Duplicate: res.Duplicate}, err
 	}
 	result, commit, err := s.write(ctx, res, deadline, events, keys)
 	if commit != nil {
-		s.deferCommit(h, *commit)
+		s.deferCommit(h, *commit, trace.SpanFromContext(ctx))
 	}
 	return result, err
 }
@@ -77,11 +96,14 @@ const commitHold = 10 * time.Millisecond
 // sends it alone; a read of the stream sends it first. If the commit never
 // happens, the lease expires and the next writer finds the record in the
 // partition.
-func (s *Store) deferCommit(h held, c versions.Commit) {
+//
+// The commit's span is a child of the append's, whichever call sends it.
+func (s *Store) deferCommit(h held, c versions.Commit, appendSpan trace.Span) {
 	s.wg.Add(1)
 	stream := h.stream
 	h.setPending(&pendingCommit{
 		commit: c,
+		span:   appendSpan,
 		timer:  time.AfterFunc(commitHold, func() { s.flushCommit(stream) }),
 	})
 }
@@ -101,7 +123,7 @@ func (s *Store) sendPending(h held) {
 		return
 	}
 	defer s.wg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.DeliveryTimeout)
+	ctx, cancel := context.WithTimeout(trace.ContextWithSpan(context.Background(), p.span), s.opts.DeliveryTimeout)
 	defer cancel()
 	_ = s.commit(ctx, p.commit)
 }
@@ -139,7 +161,7 @@ func (s *Store) reserve(ctx context.Context, req *eventstorepb.AppendRequest,
 		var res versions.Reservation
 		var err error
 		if pending != nil {
-			res, err = s.commitAndReserve(ctx, pending.commit, rreq)
+			res, err = s.commitAndReserve(ctx, pending, rreq)
 			pending = nil
 		} else {
 			res, err = s.index.Reserve(ctx, rreq)
@@ -149,11 +171,14 @@ func (s *Store) reserve(ctx context.Context, req *eventstorepb.AppendRequest,
 		case err == nil:
 			return res, now.Add(s.opts.Lease), nil
 		case errors.Is(err, versions.ErrBusy):
+			event(ctx, "stream busy")
 			if err := sleep(ctx, backoff); err != nil {
 				return res, time.Time{}, err
 			}
 			backoff = min(2*backoff, busyBackoffMax)
 		case errors.As(err, &expired):
+			event(ctx, "expired lease", AttrPartition.Int64(int64(expired.Reservation.Partition)),
+				AttrFirstVersion.Int64(expired.Reservation.FirstVersion))
 			if err := s.resolve(ctx, expired.Reservation); err != nil {
 				return res, time.Time{}, err
 			}
@@ -174,13 +199,16 @@ func (s *Store) reserve(ctx context.Context, req *eventstorepb.AppendRequest,
 // stream in one call. The call runs detached from the caller's context,
 // so that a client leaving cannot cut short the commit of an append it
 // was not party to.
-func (s *Store) commitAndReserve(ctx context.Context, c versions.Commit,
+func (s *Store) commitAndReserve(ctx context.Context, p *pendingCommit,
 	req versions.ReserveRequest) (versions.Reservation, error) {
 	defer s.wg.Done()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.DeliveryTimeout)
 	defer cancel()
-	committed, res, err := s.index.CommitAndReserve(ctx, c, req)
-	_ = s.settleCommit(c, committed)
+	_, span := s.startStep(trace.ContextWithSpan(context.Background(), p.span), spanCommit,
+		p.commit.Reservation.Partition)
+	committed, res, err := s.index.CommitAndReserve(ctx, p.commit, req)
+	endStep(span, committed)
+	_ = s.settleCommit(p.commit, committed)
 	return res, err
 }
 
@@ -210,8 +238,9 @@ func (s *Store) write(ctx context.Context, res versions.Reservation, deadline ti
 		s.release(ctx, res)
 		return AppendResult{}, nil, err
 	}
+	s.inject(ctx, rec)
 
-	offset, err := s.producer.Produce(ctx, rec)
+	offset, err := s.produce(ctx, rec)
 	// The produce may have used up its deadline; settling its outcome
 	// (resolving, committing or releasing) gets a deadline of its own.
 	ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), s.opts.DeliveryTimeout)
@@ -225,7 +254,12 @@ func (s *Store) write(ctx context.Context, res versions.Reservation, deadline ti
 	default:
 		s.log.Warn("append outcome unknown, resolving it against the partition",
 			"stream", res.Stream, "partition", res.Partition, "version", res.FirstVersion, "err", err)
-		found, rerr := s.settle(ctx, res)
+		sctx, span := s.startStep(ctx, spanSettle, res.Partition)
+		found, rerr := s.settle(sctx, res)
+		if rerr == nil && found >= 0 && span.IsRecording() {
+			span.SetAttributes(AttrOffset.Int64(found))
+		}
+		endStep(span, rerr)
 		if rerr != nil {
 			return AppendResult{}, nil, unavailable("kafka: %v; the outcome is unknown, retry with the same event ids", err)
 		}
@@ -257,7 +291,10 @@ const commitMargin = time.Second
 // commit records the landed append in the index. Its error is for a caller
 // that has not replied yet: the append does not count.
 func (s *Store) commit(ctx context.Context, c versions.Commit) error {
-	return s.settleCommit(c, s.index.Commit(ctx, c.Reservation, c.Offset, c.Events))
+	ctx, span := s.startStep(ctx, spanCommit, c.Reservation.Partition)
+	err := s.index.Commit(ctx, c.Reservation, c.Offset, c.Events)
+	endStep(span, err)
+	return s.settleCommit(c, err)
 }
 
 // settleCommit turns the outcome of a commit into commit's error, logging
@@ -279,6 +316,17 @@ func (s *Store) settleCommit(c versions.Commit, err error) error {
 			"stream", res.Stream, "version", res.FirstVersion, "err", err)
 		return nil
 	}
+}
+
+// produce writes the record of an append under a span of its own.
+func (s *Store) produce(ctx context.Context, rec *kgo.Record) (int64, error) {
+	ctx, span := s.startStep(ctx, spanProduce, rec.Partition)
+	offset, err := s.producer.Produce(ctx, rec)
+	if err == nil && span.IsRecording() {
+		span.SetAttributes(AttrOffset.Int64(offset))
+	}
+	endStep(span, err)
+	return offset, err
 }
 
 func (s *Store) release(ctx context.Context, res versions.Reservation) {
@@ -326,6 +374,15 @@ func contentHash(e *eventstorepb.Event) string {
 		h.Write(part)
 	}
 	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// unexpected is err unless it is an answer the caller expects (a
+// conflict, a clash, a canceled call): the error a step's span reports.
+func unexpected(err error) error {
+	if err == nil || isDomain(err) {
+		return nil
+	}
+	return err
 }
 
 func isDomain(err error) bool {

@@ -91,10 +91,28 @@
 // replayed delivery's position is its place in the replay log, marked
 // replayed; its events keep their positions in the topic.
 //
+// A group's metrics are recorded where its deliveries go out and its acks
+// come in. Its lag per partition is computed at every commit interval from
+// what the subscription already knows, without a request of its own: the
+// highest end offset its fetches and the store's partition refresh saw,
+// and the offset it started at or last committed.
+//
 // Partitions added to the topic are noticed by the store every
 // PartitionRefresh (new streams are then pinned across all of them, once
 // the producer knows them) and by the groups' clients within the metadata
 // age.
+//
+// # Tracing
+//
+// With a Tracer and a Propagator in its Options the store traces: an
+// append is a producer span with reserve, produce, settle and commit as
+// children (the commit may end after the append, which replied before it
+// ran), and its trace context goes into the record's headers. A delivery
+// is a consumer span of a trace of its own, linked to the trace context in
+// its record, from the moment it is handed out to its ack, park, skip or
+// retry, or to the revoke or close that ends it unacked. A replayed
+// delivery links to the original append: a parked record keeps the
+// headers. Without a Propagator records carry no trace context.
 //
 // # Limitations
 //

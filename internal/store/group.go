@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventsidecar/sidecar/internal/kafka"
 	"github.com/eventsidecar/sidecar/proto/eventstorepb"
@@ -64,6 +65,7 @@ type Subscription struct {
 	from int64
 	cons *kafka.Consumer
 	log  *slog.Logger
+	gm   groupMetrics
 
 	// ctx ends the poller, the committer and the partition watcher.
 	ctx    context.Context
@@ -119,6 +121,19 @@ type partState struct {
 	// assign is the assignment the partition came with; it waits for the
 	// partition while the partition is in its ends.
 	assign *assignment
+	// start is the offset the partition was read from at assignment: the
+	// group's committed offset, if any; -1 when unknown. With committed,
+	// it is the base of the group's lag.
+	start int64
+	// end is the highest end offset seen for the partition, at assignment
+	// and in fetches; -1 before the first.
+	end int64
+}
+
+// newPartState returns the state of a partition assigned to read from
+// offset sent, -1 when unknown.
+func newPartState(k partKey, sent int64) *partState {
+	return &partState{key: k, next: -1, committed: -1, sent: sent, start: -1, end: -1}
 }
 
 // assignment is a set of partitions assigned at once, waiting to report
@@ -141,6 +156,12 @@ type entry struct {
 	redeliveries int32
 	delivered    bool
 	done         bool
+	// appendCtx is the trace context of the append that wrote the record,
+	// which the delivery's span links to.
+	appendCtx trace.SpanContext
+	// span is the delivery's span, from its sending to its ack; nil while
+	// it is not in flight.
+	span trace.Span
 }
 
 // Subscribe opens a persistent subscription. With a group it joins the
@@ -206,7 +227,13 @@ func (s *Store) subscribe(ctx context.Context, open *eventstorepb.SubscribeOpen,
 
 	var err error
 	if sub.group != "" {
-		err = sub.openGroup(ctx)
+		// Counted before the consumer exists: its first assignment can
+		// record the lag before NewGroupConsumer returns.
+		sub.gm = groupMetrics{m: s.opts.Metrics, group: sub.group}
+		s.joinGroup(sub.group)
+		if err = sub.openGroup(ctx); err != nil {
+			s.leaveGroup(sub.group)
+		}
 	} else {
 		err = sub.openDirect(ctx, open)
 	}
@@ -320,11 +347,14 @@ func (sub *Subscription) nextLocked() *eventstorepb.SubscribeServerMessage {
 		}
 		sub.advanceLocked(e.p, e.offset+1)
 		if e.delivery == nil {
-			sub.finishLocked(e)
+			sub.finishLocked(e, "")
 			continue
 		}
 		e.delivered = true
+		sub.gm.delivered(e)
 		d := e.delivery
+		e.span = sub.s.startDeliver(e.appendCtx, sub.group, d.Position, string(e.rec.Key),
+			d.Events, e.redeliveries)
 		return &eventstorepb.SubscribeServerMessage{Kind: &eventstorepb.SubscribeServerMessage_Delivery{
 			Delivery: &eventstorepb.Delivery{Position: d.Position, Events: d.Events, Redeliveries: e.redeliveries},
 		}}
@@ -338,7 +368,7 @@ func (sub *Subscription) Ack(positions []*eventstorepb.Position) {
 	defer sub.mu.Unlock()
 	for _, pos := range positions {
 		if e := sub.inFlightLocked(pos); e != nil {
-			sub.finishLocked(e)
+			sub.finishLocked(e, deliveryAcked)
 		}
 	}
 }
@@ -360,6 +390,8 @@ func (sub *Subscription) Nack(ctx context.Context, n *eventstorepb.Nack) error {
 	}
 	switch n.Action {
 	case eventstorepb.NackAction_NACK_ACTION_RETRY:
+		endDeliver(e.span, deliveryRetried)
+		e.span = nil
 		e.delivered = false
 		e.redeliveries++
 		sub.queue = append([]*entry{e}, sub.queue...)
@@ -367,7 +399,7 @@ func (sub *Subscription) Nack(ctx context.Context, n *eventstorepb.Nack) error {
 		notify(sub.ready)
 		return nil
 	case eventstorepb.NackAction_NACK_ACTION_SKIP:
-		sub.finishLocked(e)
+		sub.finishLocked(e, deliverySkipped)
 		sub.mu.Unlock()
 		return nil
 	}
@@ -381,7 +413,7 @@ func (sub *Subscription) Nack(ctx context.Context, n *eventstorepb.Nack) error {
 	}
 	sub.mu.Lock()
 	if !e.p.gone && !e.done {
-		sub.finishLocked(e)
+		sub.finishLocked(e, deliveryParked)
 	}
 	sub.mu.Unlock()
 	sub.log.Info("delivery parked", "partition", n.Position.Partition, "offset", n.Position.Offset,
@@ -428,11 +460,13 @@ func (sub *Subscription) inFlightLocked(pos *eventstorepb.Position) *entry {
 	return e
 }
 
-// finishLocked marks e done: acked, parked, skipped or filtered out. Its
-// record is released; the commit watermark moves past it once every
-// earlier record is done too.
-func (sub *Subscription) finishLocked(e *entry) {
-	e.done, e.rec, e.delivery = true, nil, nil
+// finishLocked marks e done: acked, parked, skipped or filtered out, as
+// outcome says (empty when filtered out). Its record is released; the
+// commit watermark moves past it once every earlier record is done too.
+func (sub *Subscription) finishLocked(e *entry, outcome string) {
+	sub.gm.acked(e)
+	endDeliver(e.span, outcome)
+	e.done, e.rec, e.delivery, e.span = true, nil, nil, nil
 	sub.outstanding--
 	p := e.p
 	n := 0
@@ -472,6 +506,16 @@ func (sub *Subscription) Close() {
 	if err := sub.cons.Close(ctx); err != nil {
 		sub.log.Warn("leaving the group failed; its partitions move after the session timeout", "err", err)
 	}
+	if sub.group != "" {
+		sub.s.leaveGroup(sub.group)
+	}
+	// A group's last revoke ended the spans of its deliveries in flight;
+	// a group-less subscription has no revoke.
+	sub.mu.Lock()
+	for _, p := range sub.parts {
+		endSpansLocked(p, deliveryClosed)
+	}
+	sub.mu.Unlock()
 	sub.log.Info("subscription closed")
 }
 
@@ -503,14 +547,20 @@ func (sub *Subscription) poll() {
 	}
 }
 
-// register queues polled records. It runs while rebalances wait, so every
-// record belongs to a partition this subscription holds.
-func (sub *Subscription) register(rs []*kgo.Record) {
+// register queues polled records and notes the partitions' end offsets
+// the fetches reported. It runs while rebalances wait, so every record
+// belongs to a partition this subscription holds.
+func (sub *Subscription) register(rs []*kgo.Record, ends []kafka.PartitionEnd) {
 	entries := make([]*entry, len(rs))
 	for i, r := range rs {
 		entries[i] = sub.prepare(r)
 	}
 	sub.mu.Lock()
+	for _, end := range ends {
+		if p := sub.parts[partKey{partition: end.Partition}]; p != nil && end.Topic == sub.s.opts.Topic {
+			p.end = max(p.end, end.End)
+		}
+	}
 	for _, e := range entries {
 		p := sub.parts[e.p.key]
 		if p == nil || p.gone || e.offset < p.next {
@@ -556,11 +606,13 @@ func (sub *Subscription) prepare(r *kgo.Record) *entry {
 	}
 	if events := sub.filter.apply(a); len(events) > 0 {
 		e.delivery = &eventstorepb.Delivery{Position: pos, Events: events}
+		e.appendCtx = sub.s.appendContext(r)
 	}
 	return e
 }
 
-// commitLoop commits what was acked every CommitInterval.
+// commitLoop commits what was acked every CommitInterval, and records
+// the lag that leaves.
 func (sub *Subscription) commitLoop() {
 	defer sub.wg.Done()
 	t := time.NewTicker(sub.s.opts.Subscriptions.CommitInterval)
@@ -576,6 +628,9 @@ func (sub *Subscription) commitLoop() {
 			sub.log.Warn("commit failed, retrying at the next interval", "err", err)
 		}
 		cancel()
+		sub.mu.Lock()
+		sub.recordLagLocked()
+		sub.mu.Unlock()
 	}
 }
 
@@ -648,7 +703,7 @@ func (sub *Subscription) watchPartitions() {
 		for _, p := range sortedKeys(ends) {
 			k := partKey{partition: p}
 			if sub.parts[k] == nil {
-				sub.parts[k] = &partState{key: k, next: -1, committed: -1, sent: 0}
+				sub.parts[k] = newPartState(k, 0)
 				added = append(added, p)
 			}
 		}

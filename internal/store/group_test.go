@@ -18,7 +18,7 @@ import (
 func newTestSubscription(t *testing.T, window int, open *eventstorepb.SubscribeOpen) *Subscription {
 	t.Helper()
 	return &Subscription{
-		s:      &Store{opts: Options{Topic: "events"}},
+		s:      &Store{opts: Options{Topic: "events"}.withDefaults()},
 		window: window,
 		filter: newFilter(open),
 		parts:  make(map[partKey]*partState),
@@ -74,7 +74,7 @@ func TestWatermarkIsTheFirstUnackedOffset(t *testing.T) {
 	for o := range int64(5) {
 		rs = append(rs, testRecord(t, 0, o, "s", "E"))
 	}
-	sub.register(rs)
+	sub.register(rs, nil)
 	ds, caughtUp := deliverAll(sub)
 	if len(ds) != 5 || caughtUp != 1 {
 		t.Fatalf("%d deliveries and %d caught-up markers, want 5 and 1", len(ds), caughtUp)
@@ -101,7 +101,7 @@ func TestAcksOfRevokedPartitionsAreIgnored(t *testing.T) {
 	sub.assignLocked([]int32{0, 1}, map[int32]int64{0: 0, 1: 0}, map[int32]int64{0: 2, 1: 2})
 	sub.mu.Unlock()
 	sub.register([]*kgo.Record{testRecord(t, 0, 0, "a", "E"), testRecord(t, 0, 1, "a", "E"),
-		testRecord(t, 1, 0, "b", "E"), testRecord(t, 1, 1, "b", "E")})
+		testRecord(t, 1, 0, "b", "E"), testRecord(t, 1, 1, "b", "E")}, nil)
 	deliverAll(sub)
 	sub.Ack([]*eventstorepb.Position{pos(0, 0)})
 
@@ -126,7 +126,7 @@ func TestAcksOfRevokedPartitionsAreIgnored(t *testing.T) {
 	sub.mu.Lock()
 	sub.assignLocked([]int32{0}, map[int32]int64{0: 1}, map[int32]int64{0: 2})
 	sub.mu.Unlock()
-	sub.register([]*kgo.Record{testRecord(t, 0, 1, "a", "E")})
+	sub.register([]*kgo.Record{testRecord(t, 0, 1, "a", "E")}, nil)
 	if ds, _ := deliverAll(sub); len(ds) != 1 || ds[0].Position.Offset != 1 {
 		t.Fatalf("after reassignment delivered %v, want offset 1 again", ds)
 	}
@@ -145,7 +145,7 @@ func TestFilteredRecordsCountAsAckedInOrder(t *testing.T) {
 	sub.assignLocked([]int32{0}, map[int32]int64{0: 0}, map[int32]int64{0: 4})
 	sub.mu.Unlock()
 	sub.register([]*kgo.Record{testRecord(t, 0, 0, "s", "Other"), testRecord(t, 0, 1, "s", "Wanted"),
-		testRecord(t, 0, 2, "s", "Other")})
+		testRecord(t, 0, 2, "s", "Other")}, nil)
 	if free := sub.window - sub.outstanding; free != 0 {
 		t.Fatalf("window has %d free before the sender ran, want 0: filtered records count until passed", free)
 	}
@@ -161,7 +161,7 @@ func TestFilteredRecordsCountAsAckedInOrder(t *testing.T) {
 	if wm := watermarkOf(sub, 0); wm != 3 {
 		t.Fatalf("watermark %d after the ack, want 3", wm)
 	}
-	sub.register([]*kgo.Record{testRecord(t, 0, 3, "s", "Other")})
+	sub.register([]*kgo.Record{testRecord(t, 0, 3, "s", "Other")}, nil)
 	if _, caughtUp := deliverAll(sub); caughtUp != 1 {
 		t.Fatalf("%d caught-up markers after the last record was passed, want 1", caughtUp)
 	}
@@ -172,7 +172,7 @@ func TestNackRetryRedeliversFirst(t *testing.T) {
 	sub.mu.Lock()
 	sub.assignLocked([]int32{0}, map[int32]int64{0: 0}, map[int32]int64{0: 0})
 	sub.mu.Unlock()
-	sub.register([]*kgo.Record{testRecord(t, 0, 0, "s", "E"), testRecord(t, 0, 1, "s", "E")})
+	sub.register([]*kgo.Record{testRecord(t, 0, 0, "s", "E"), testRecord(t, 0, 1, "s", "E")}, nil)
 	sub.mu.Lock()
 	first := sub.nextLocked()
 	for first.GetDelivery() == nil {

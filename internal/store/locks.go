@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/eventsidecar/sidecar/internal/versions"
 )
 
@@ -29,7 +31,9 @@ type streamLock struct {
 // the stream's next reservation carries it, or its timer sends it alone.
 type pendingCommit struct {
 	commit versions.Commit
-	timer  *time.Timer
+	// span is the append's, for the commit's own span.
+	span  trace.Span
+	timer *time.Timer
 }
 
 func newStreamLocks() *streamLocks {

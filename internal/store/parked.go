@@ -14,11 +14,14 @@ import (
 )
 
 // groupState is what this process keeps per group: whether its parked and
-// replay logs are known to exist, and a lock that makes replays of the
-// group one at a time.
+// replay logs are known to exist, a lock that makes replays of the group
+// one at a time, and how many of its subscriptions are open.
 type groupState struct {
 	replayMu sync.Mutex
 	ensured  bool
+
+	subsMu      sync.Mutex
+	subscribers int
 }
 
 func (s *Store) groupState(group string) *groupState {

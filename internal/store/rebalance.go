@@ -40,12 +40,12 @@ func (sub *Subscription) Assigned(ctx context.Context, _ *kafka.Consumer, assign
 	defer sub.mu.Unlock()
 	for _, p := range replay {
 		k := partKey{replay: true, partition: p}
-		sub.parts[k] = &partState{key: k, next: -1, committed: -1, sent: -1}
+		sub.parts[k] = newPartState(k, -1)
 	}
 	if err != nil {
 		for _, p := range events {
 			k := partKey{partition: p}
-			sub.parts[k] = &partState{key: k, next: -1, committed: -1, sent: -1}
+			sub.parts[k] = newPartState(k, -1)
 		}
 		return
 	}
@@ -54,6 +54,7 @@ func (sub *Subscription) Assigned(ctx context.Context, _ *kafka.Consumer, assign
 		from[p] = sub.startOf(starts[p], ends[p], committed, p)
 	}
 	sub.assignLocked(events, from, ends)
+	sub.recordLagLocked()
 }
 
 // startOf is the first offset a partition is read from: the committed
@@ -84,7 +85,8 @@ func (sub *Subscription) assignLocked(partitions []int32, from, ends map[int32]i
 	a := &assignment{ends: make(map[*partState]int64)}
 	for _, p := range partitions {
 		k := partKey{partition: p}
-		st := &partState{key: k, next: -1, committed: -1, sent: from[p], assign: a}
+		st := newPartState(k, from[p])
+		st.assign, st.start, st.end = a, from[p], ends[p]
 		sub.parts[k] = st
 		a.positions = append(a.positions, &eventstorepb.Position{Partition: p, Offset: ends[p]})
 		if st.sent < ends[p] {
@@ -174,16 +176,29 @@ func (sub *Subscription) dropLocked(partitions map[string][]int32) map[string]ma
 		}
 	}
 	offsets, _ := sub.watermarksLocked(dropped)
-	for _, st := range dropped {
+	for k, st := range dropped {
+		if !k.replay {
+			sub.gm.forget(k.partition)
+		}
 		st.gone = true
 		for _, e := range st.pending {
 			if !e.done {
 				sub.outstanding--
 			}
 		}
+		endSpansLocked(st, deliveryRevoked)
 		sub.forgetCatchUpLocked(st)
 	}
 	return offsets
+}
+
+// endSpansLocked ends the spans of p's deliveries in flight: they will
+// not be acked here.
+func endSpansLocked(p *partState, outcome string) {
+	for _, e := range p.pending {
+		endDeliver(e.span, outcome)
+		e.span = nil
+	}
 }
 
 // forgetCatchUpLocked takes a revoked partition out of its assignment's

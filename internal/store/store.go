@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/eventsidecar/sidecar/internal/kafka"
 	"github.com/eventsidecar/sidecar/internal/metrics"
@@ -43,6 +46,13 @@ type Options struct {
 	// Metrics receives the store's metrics. Default: metrics registered
 	// nowhere.
 	Metrics *metrics.Metrics
+	// Tracer makes the spans of appends and deliveries. Default: a tracer
+	// that records nothing.
+	Tracer trace.Tracer
+	// Propagator writes the trace context of each append into its record,
+	// and reads it back to link the deliveries of the record to it.
+	// Default nil: records carry no trace context.
+	Propagator propagation.TextMapPropagator
 }
 
 func (o Options) withDefaults() Options {
@@ -64,6 +74,9 @@ func (o Options) withDefaults() Options {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New(nil)
 	}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider().Tracer(TracerName)
+	}
 	o.Limits = o.Limits.withDefaults()
 	o.Subscriptions = o.Subscriptions.withDefaults()
 	return o
@@ -83,6 +96,9 @@ type Store struct {
 	hasher     kgo.TopicPartitioner
 	partitions atomic.Int32
 	ready      atomic.Bool
+	// ends are the partitions' end offsets at the last refresh, for the
+	// groups' lag; nil before the first.
+	ends atomic.Pointer[map[int32]int64]
 
 	// groups holds a *groupState per consumer group seen.
 	groups sync.Map
@@ -174,12 +190,26 @@ func (s *Store) refreshPartitions() {
 			s.log.Warn("reading the partition count failed, retrying", "topic", s.opts.Topic, "err", err)
 			continue
 		}
+		s.ends.Store(&ends)
 		if n := int32(len(ends)); n > s.partitions.Load() && s.producerKnows(n) {
 			s.log.Info("topic has new partitions", "topic", s.opts.Topic,
 				"partitions", n, "previous", s.partitions.Load())
 			s.partitions.Store(n)
 		}
 	}
+}
+
+// endOf is the end offset of partition at the last refresh, -1 when
+// unknown.
+func (s *Store) endOf(partition int32) int64 {
+	ends := s.ends.Load()
+	if ends == nil {
+		return -1
+	}
+	if end, ok := (*ends)[partition]; ok {
+		return end
+	}
+	return -1
 }
 
 // producerKnows refreshes the producer's metadata until it has n

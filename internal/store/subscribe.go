@@ -3,10 +3,13 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventsidecar/sidecar/internal/kafka"
+	"github.com/eventsidecar/sidecar/proto/eventstorepb"
 )
 
 // SubscribeToAll calls fn with every event of the topic, in the wire form
@@ -15,7 +18,8 @@ import (
 // one stream arrive in version order, the events of one append all or
 // none; fn blocking holds back delivery, it never drops events. The events
 // are forwarded as the records hold them, never decoded: the subscription
-// costs what its records' bytes cost.
+// costs what its records' bytes cost. The events of one record are one
+// delivery, with a span covering their calls of fn.
 func (s *Store) SubscribeToAll(ctx context.Context, from int64, fn func(event []byte) error) error {
 	return kafka.Tail(ctx, s.kcfg, kafka.TailOptions{From: from}, func(r *kgo.Record) error {
 		events, err := kafka.EncodedEvents(r)
@@ -27,11 +31,29 @@ func (s *Store) SubscribeToAll(ctx context.Context, from int64, fn func(event []
 				"offset", r.Offset, "err", err)
 			return nil
 		}
+		span := s.startDeliverRecord(r, len(events))
 		for _, e := range events {
 			if err := fn(e); err != nil {
+				endDeliver(span, deliveryClosed)
 				return err
 			}
 		}
+		endDeliver(span, deliverySent)
 		return nil
 	})
+}
+
+// startDeliverRecord is startDeliver for a record forwarded undecoded: the
+// span's stream and versions come from the record's headers.
+func (s *Store) startDeliverRecord(r *kgo.Record, count int) trace.Span {
+	pos := &eventstorepb.Position{Partition: r.Partition, Offset: r.Offset}
+	span := s.startDeliver(s.appendContext(r), "", pos, "", nil, 0)
+	if span.IsRecording() {
+		h := kafka.HeaderCarrier{R: r}
+		first, _ := strconv.ParseInt(h.Get(kafka.HeaderFirstVersion), 10, 64)
+		last, _ := strconv.ParseInt(h.Get(kafka.HeaderLastVersion), 10, 64)
+		span.SetAttributes(AttrStream.String(h.Get(kafka.HeaderStream)), AttrEvents.Int(count),
+			AttrFirstVersion.Int64(first), AttrVersion.Int64(last))
+	}
+	return span
 }

@@ -13,6 +13,8 @@
 //   - out_of_order: a record that fills versions missing before it, or
 //     events whose versions do not follow their record's first version.
 //   - split_partition: a stream with records in more than one partition.
+//     Its records have no order across those partitions, so a record
+//     filling a gap is not out_of_order there.
 //   - superseded: a record whose versions other events hold already; it
 //     landed after its lease was resolved, and readers skip it.
 //   - undecodable: a record in the store's format that does not decode.

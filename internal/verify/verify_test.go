@@ -61,6 +61,8 @@ type rec struct {
 	foreign bool
 	// fence writes a fence of the stream instead of an append.
 	fence bool
+	// traced adds trace context headers, as a traced append has.
+	traced bool
 }
 
 // on is a record of stream from version first, one event per id.
@@ -73,6 +75,7 @@ func (r rec) versioned(v int64) rec                  { r.version = v; return r }
 func (r rec) value(raw []byte) rec                   { r.raw = raw; return r }
 func (r rec) foreigner() rec                         { r.foreign = true; return r }
 func (r rec) fenced() rec                            { r.fence = true; return r }
+func (r rec) withTrace() rec                         { r.traced = true; return r }
 func kinds(k verify.Kind, n int) map[verify.Kind]int { return map[verify.Kind]int{k: n} }
 
 func write(t *testing.T, kcfg kafka.Config, recs ...rec) {
@@ -105,6 +108,11 @@ func write(t *testing.T, kcfg kafka.Config, recs ...rec) {
 		}
 		if r.foreign {
 			kr.Headers = nil
+		}
+		if r.traced {
+			kr.Headers = append(kr.Headers,
+				kgo.RecordHeader{Key: kafka.HeaderTraceparent, Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")},
+				kgo.RecordHeader{Key: kafka.HeaderTracestate, Value: []byte("vendor=1")})
 		}
 		if err := cl.ProduceSync(t.Context(), kr).FirstErr(); err != nil {
 			t.Fatal(err)
@@ -143,6 +151,7 @@ func TestTopicProblems(t *testing.T) {
 		{"foreign records are skipped", []rec{on("a", 1, "x").foreigner(), on("b", 1, "x")}, nil, 1},
 		{"fences hold no events", []rec{on("a", 1, "x"), on("a", 0).fenced(), on("a", 2, "y")}, nil, 0},
 		{"streams are independent", []rec{on("a", 1, "x"), on("b", 1, "x").in(1), on("a", 2, "y")}, nil, 0},
+		{"trace context is no problem", []rec{on("a", 1, "x").withTrace(), on("a", 2, "y").withTrace()}, nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
