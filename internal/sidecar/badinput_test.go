@@ -157,6 +157,8 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			code: codes.InvalidArgument, mention: []string{"schema_version"}},
 		{name: "schema_version a fraction", events: withEvents(withMetadata(`{"schema_version":1.5}`)), code: codes.InvalidArgument,
 			mention: []string{"schema_version"}},
+		{name: "schema_version with an escaped key", events: withEvents(withMetadata(`{"schema\u005fversion":0}`)),
+			code: codes.InvalidArgument, mention: []string{"events[0].metadata", "schema_version"}},
 		{name: "schema_version with an exponent", events: withEvents(withMetadata(`{"schema_version":1e3}`)),
 			code: codes.InvalidArgument, mention: []string{"schema_version"}},
 		{name: "schema_version null", events: withEvents(withMetadata(`{"schema_version":null}`)), code: codes.InvalidArgument,

@@ -74,13 +74,15 @@ func (l Limits) validate(req *eventstorepb.AppendRequest) error {
 	ids := make(map[string]int, len(req.Events))
 	total := recordOverhead + 2*len(req.StreamName)
 	for i, e := range req.Events {
+		// Field names are formatted only for an error: this loop runs for
+		// every event of every append.
 		field := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
-		if err := checkName(field("event_type"), e.EventType, l.MaxEventTypeBytes); err != nil {
-			return err
+		if err := checkName("event_type", e.EventType, l.MaxEventTypeBytes); err != nil {
+			return inEvent(i, err)
 		}
 		if e.EventId != "" {
-			if err := checkName(field("event_id"), e.EventId, l.MaxEventIDBytes); err != nil {
-				return err
+			if err := checkName("event_id", e.EventId, l.MaxEventIDBytes); err != nil {
+				return inEvent(i, err)
 			}
 			if j, dup := ids[e.EventId]; dup {
 				return invalid(field("event_id"), "%q is also the id of events[%d]", e.EventId, j)
@@ -88,15 +90,15 @@ func (l Limits) validate(req *eventstorepb.AppendRequest) error {
 			ids[e.EventId] = i
 		}
 		if e.AggregateId != "" {
-			if err := checkName(field("aggregate_id"), e.AggregateId, l.MaxStreamNameBytes); err != nil {
-				return err
+			if err := checkName("aggregate_id", e.AggregateId, l.MaxStreamNameBytes); err != nil {
+				return inEvent(i, err)
 			}
 		}
 		if e.CreatedAt < 0 {
 			return invalid(field("created_at"), "%d is before 1970", e.CreatedAt)
 		}
-		if err := checkMetadata(field("metadata"), e.Metadata); err != nil {
-			return err
+		if err := checkMetadata("metadata", e.Metadata); err != nil {
+			return inEvent(i, err)
 		}
 		if n := len(e.Data) + len(e.Metadata); n > l.MaxEventBytes {
 			return &TooLargeError{Field: field("data"), Size: n, Limit: l.MaxEventBytes,
@@ -109,6 +111,14 @@ func (l Limits) validate(req *eventstorepb.AppendRequest) error {
 			Detail: "the encoded size of the append in bytes"}
 	}
 	return nil
+}
+
+// inEvent names the field of an *InvalidError as a field of events[i].
+func inEvent(i int, err error) error {
+	if ie, ok := err.(*InvalidError); ok {
+		ie.Field = fmt.Sprintf("events[%d].%s", i, ie.Field)
+	}
+	return err
 }
 
 // checkName accepts non-empty valid UTF-8 without control characters.
@@ -140,14 +150,22 @@ func checkMetadata(field, md string) error {
 	if !utf8.ValidString(md) {
 		return invalid(field, "is not valid UTF-8")
 	}
-	if err := json.Unmarshal([]byte(md), new(json.RawMessage)); err != nil {
+	b := []byte(md)
+	if !json.Valid(b) {
+		// Decoding says what is wrong; valid metadata never pays for it.
+		err := json.Unmarshal(b, new(json.RawMessage))
 		return invalid(field, "is not valid JSON: %v", err)
 	}
-	if t := bytes.TrimLeft([]byte(md), " \t\r\n"); t[0] != '{' {
+	if t := bytes.TrimLeft(b, " \t\r\n"); t[0] != '{' {
 		return invalid(field, "is JSON but not an object")
 	}
+	// Without the key, written plainly or with escapes, there is nothing
+	// more to check.
+	if !bytes.Contains(b, []byte("schema_version")) && bytes.IndexByte(b, '\\') < 0 {
+		return nil
+	}
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(md), &obj); err != nil {
+	if err := json.Unmarshal(b, &obj); err != nil {
 		return invalid(field, "is not a JSON object: %v", err)
 	}
 	raw, ok := obj["schema_version"]
