@@ -92,7 +92,9 @@ type Store struct {
 	kcfg     kafka.Config
 	log      *slog.Logger
 
-	locks      *streamLocks
+	locks *streamLocks
+	// traced is set when the store was given a tracer.
+	traced     bool
 	hasher     kgo.TopicPartitioner
 	partitions atomic.Int32
 	ready      atomic.Bool
@@ -119,6 +121,7 @@ type Store struct {
 // consumers for subscriptions. Call Open before the first append.
 func New(index *versions.Index, producer *kafka.Producer, reader *kafka.Reader,
 	kcfg kafka.Config, opts Options) (*Store, error) {
+	traced := opts.Tracer != nil
 	opts = opts.withDefaults()
 	if opts.Topic == "" {
 		return nil, errors.New("store: topic is required")
@@ -136,6 +139,7 @@ func New(index *versions.Index, producer *kafka.Producer, reader *kafka.Reader,
 		kcfg:     kcfg,
 		log:      opts.Logger,
 		locks:    newStreamLocks(),
+		traced:   traced,
 		hasher:   kgo.StickyKeyPartitioner(nil).ForTopic(opts.Topic),
 		ctx:      ctx,
 		cancel:   cancel,
