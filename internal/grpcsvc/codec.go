@@ -16,8 +16,8 @@ import (
 
 // ServerCodec is the server option that encodes and decodes messages with
 // the service's codec: the standard protobuf codec, except that a message
-// in its wire form already is sent as it is, and that an
-// AppendRequest whose strings are not valid UTF-8 is decoded anyway. The
+// in its wire form already is sent as it is, and that an append or a
+// read whose strings are not valid UTF-8 is decoded anyway. The
 // store's validation then refuses it as INVALID_ARGUMENT naming the field,
 // where gRPC would answer INTERNAL with a decoding error that names none.
 func ServerCodec() grpc.ServerOption {
@@ -41,16 +41,26 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	err := c.std.Unmarshal(data, v)
-	req, ok := v.(*eventstorepb.AppendRequest)
-	if err == nil || !ok {
+	if err == nil || !lenient(v) {
 		return err
 	}
+	req := v.(proto.Message)
 	// A request that is not even well-formed protobuf fails here too.
 	proto.Reset(req)
 	if lerr := unmarshalLenient(data.Materialize(), req.ProtoReflect()); lerr != nil {
 		return err
 	}
 	return nil
+}
+
+// lenient reports whether v is a request whose strings the store validates
+// itself, naming the field.
+func lenient(v any) bool {
+	switch v.(type) {
+	case *eventstorepb.AppendRequest, *eventstorepb.GetStreamRequest, *eventstorepb.ReadStreamRequest:
+		return true
+	}
+	return false
 }
 
 // unmarshalLenient decodes b into m as protobuf does, except that string

@@ -35,17 +35,24 @@ func TestCodecKeepsInvalidUTF8OfAppends(t *testing.T) {
 		t.Fatalf("decoded %v, want %v", &got, want)
 	}
 
-	// Only appends are decoded leniently, and only well-formed protobuf.
-	var other eventstorepb.GetStreamRequest
+	// Only appends and reads are decoded leniently, and only well-formed
+	// protobuf.
+	var other eventstorepb.ListParkedRequest
 	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire[:8])}, &other); err == nil {
 		t.Fatal("a truncated message of another type decoded")
 	}
 	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire[:len(wire)-3])}, &got); err == nil {
 		t.Fatal("a truncated append decoded")
 	}
+	otherWire, _ := proto.Marshal(&eventstorepb.ListParkedRequest{Group: placeholder})
+	otherWire = bytes.ReplaceAll(otherWire, []byte(placeholder), []byte(bad))
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(otherWire)}, &other); err == nil {
+		t.Fatal("invalid UTF-8 in another request decoded")
+	}
 	getWire, _ := proto.Marshal(&eventstorepb.GetStreamRequest{StreamName: placeholder})
 	getWire = bytes.ReplaceAll(getWire, []byte(placeholder), []byte(bad))
-	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(getWire)}, &other); err == nil {
-		t.Fatal("invalid UTF-8 in another request decoded")
+	var get eventstorepb.GetStreamRequest
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(getWire)}, &get); err != nil || get.StreamName != bad {
+		t.Fatalf("GetStream with invalid UTF-8: %q, %v; want it decoded for the store to refuse", get.StreamName, err)
 	}
 }

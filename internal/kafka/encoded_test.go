@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/eventsidecar/sidecar/internal/kafka"
 	"github.com/eventsidecar/sidecar/proto/eventstorepb"
@@ -78,6 +80,66 @@ func TestEncodedEventsRefuses(t *testing.T) {
 		events, err := kafka.EncodedEvents(&bad)
 		if err == nil || errors.Is(err, kafka.ErrNotAnAppend) || events != nil {
 			t.Errorf("%s: %d events, err %v; want a decode error and no events", name, len(events), err)
+		}
+	}
+}
+
+// rawEvent appends to a record's value one more event, written field by
+// field as given, bypassing the encoder's checks.
+func rawEvent(value []byte, fields func(b []byte) []byte) []byte {
+	ev := fields(nil)
+	value = protowire.AppendTag(append([]byte{}, value...), 4, protowire.BytesType)
+	return protowire.AppendBytes(value, ev)
+}
+
+func fieldOf(m proto.Message, name protoreflect.Name) protowire.Number {
+	return m.ProtoReflect().Descriptor().Fields().ByName(name).Number()
+}
+
+func TestEncodedEventsAsDecodeOnOddRecords(t *testing.T) {
+	rec, err := kafka.NewRecord("t", 0, &eventstorepb.RecordedAppend{StreamName: "s", FirstVersion: 1,
+		Events: []*eventstorepb.Event{{EventId: "a", EventType: "T"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &eventstorepb.Event{}
+	// An event whose bytes hold a position of their own gets the record's,
+	// also when the record's is partition 0 at offset 0.
+	stray := *rec
+	stray.Value = rawEvent(rec.Value, func(b []byte) []byte {
+		b = protowire.AppendTag(b, fieldOf(ev, "event_id"), protowire.BytesType)
+		b = protowire.AppendString(b, "b")
+		b = protowire.AppendTag(b, fieldOf(ev, "partition"), protowire.VarintType)
+		b = protowire.AppendVarint(b, 7)
+		b = protowire.AppendTag(b, fieldOf(ev, "offset"), protowire.VarintType)
+		return protowire.AppendVarint(b, 99)
+	})
+	events, err := kafka.EncodedEvents(&stray)
+	if err != nil || len(events) != 2 {
+		t.Fatalf("%d events, %v", len(events), err)
+	}
+	var e eventstorepb.Event
+	if err := proto.Unmarshal(events[1], &e); err != nil || e.Partition != 0 || e.Offset != 0 || e.EventId != "b" {
+		t.Fatalf("event with a stray position: %v, %v; want partition 0, offset 0", &e, err)
+	}
+
+	// A string that is not UTF-8, which Decode refuses, in an event or in
+	// the record.
+	badEvent := *rec
+	badEvent.Value = rawEvent(rec.Value, func(b []byte) []byte {
+		b = protowire.AppendTag(b, fieldOf(ev, "event_type"), protowire.BytesType)
+		return protowire.AppendBytes(b, []byte("bad\xff"))
+	})
+	badStream := *rec
+	badStream.Value = protowire.AppendTag(append([]byte{}, rec.Value...),
+		fieldOf(&eventstorepb.RecordedAppend{}, "stream_name"), protowire.BytesType)
+	badStream.Value = protowire.AppendBytes(badStream.Value, []byte{0xc3})
+	for name, r := range map[string]*kgo.Record{"event_type": &badEvent, "stream_name": &badStream} {
+		if _, derr := kafka.Decode(r); derr == nil {
+			t.Fatalf("%s: Decode took it", name)
+		}
+		if events, err := kafka.EncodedEvents(r); err == nil || events != nil {
+			t.Errorf("%s not UTF-8: %d events, err %v; want an error like Decode's", name, len(events), err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"strconv"
 	"time"
@@ -202,13 +203,18 @@ func (s *Store) reserve(ctx context.Context, req *eventstorepb.AppendRequest,
 func (s *Store) commitAndReserve(ctx context.Context, p *pendingCommit,
 	req versions.ReserveRequest) (versions.Reservation, error) {
 	defer s.wg.Done()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.DeliveryTimeout)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.DeliveryTimeout)
 	defer cancel()
 	_, span := s.startStep(trace.ContextWithSpan(context.Background(), p.span), spanCommit,
 		p.commit.Reservation.Partition)
-	committed, res, err := s.index.CommitAndReserve(ctx, p.commit, req)
+	committed, res, err := s.index.CommitAndReserve(dctx, p.commit, req)
 	endStep(span, committed)
 	_ = s.settleCommit(p.commit, committed)
+	if err != nil && dctx.Err() != nil && ctx.Err() == nil {
+		// Redis did not answer within this call's own deadline: an
+		// outage, not the client's deadline.
+		err = fmt.Errorf("no answer within %s", s.opts.DeliveryTimeout)
+	}
 	return res, err
 }
 
