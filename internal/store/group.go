@@ -353,8 +353,8 @@ func (sub *Subscription) nextLocked() *eventstorepb.SubscribeServerMessage {
 		e.delivered = true
 		sub.gm.delivered(e)
 		d := e.delivery
-		e.span = sub.s.startDeliver(e.appendCtx, sub.group, d.Position, string(e.rec.Key),
-			d.Events, e.redeliveries)
+		e.span = sub.s.startDeliver(e.appendCtx, sub.group, d.Position,
+			deliveredEvents(string(e.rec.Key), d.Events), e.redeliveries)
 		return &eventstorepb.SubscribeServerMessage{Kind: &eventstorepb.SubscribeServerMessage_Delivery{
 			Delivery: &eventstorepb.Delivery{Position: d.Position, Events: d.Events, Redeliveries: e.redeliveries},
 		}}

@@ -51,14 +51,10 @@ func (s *Store) startDeliverRecord(r *kgo.Record, count int) trace.Span {
 	if !s.traced {
 		return nil
 	}
+	h := kafka.HeaderCarrier{R: r}
+	first, _ := strconv.ParseInt(h.Get(kafka.HeaderFirstVersion), 10, 64)
+	last, _ := strconv.ParseInt(h.Get(kafka.HeaderLastVersion), 10, 64)
 	pos := &eventstorepb.Position{Partition: r.Partition, Offset: r.Offset}
-	span := s.startDeliver(s.appendContext(r), "", pos, "", nil, 0)
-	if span.IsRecording() {
-		h := kafka.HeaderCarrier{R: r}
-		first, _ := strconv.ParseInt(h.Get(kafka.HeaderFirstVersion), 10, 64)
-		last, _ := strconv.ParseInt(h.Get(kafka.HeaderLastVersion), 10, 64)
-		span.SetAttributes(AttrStream.String(h.Get(kafka.HeaderStream)), AttrEvents.Int(count),
-			AttrFirstVersion.Int64(first), AttrVersion.Int64(last))
-	}
-	return span
+	what := delivered{stream: h.Get(kafka.HeaderStream), events: count, first: first, last: last}
+	return s.startDeliver(s.appendContext(r), "", pos, what, 0)
 }

@@ -167,18 +167,18 @@ func (s *Store) appendContext(rec *kgo.Record) trace.SpanContext {
 // the append that wrote its record, so that replaying a topic does not
 // grow old traces.
 func (s *Store) startDeliver(producer trace.SpanContext, group string, pos *eventstorepb.Position,
-	stream string, events []*eventstorepb.Event, redeliveries int32) trace.Span {
+	what delivered, redeliveries int32) trace.Span {
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithNewRoot()}
 	if producer.IsValid() {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: producer}))
 	}
 	_, span := s.opts.Tracer.Start(context.Background(), spanDeliver, opts...)
 	if span.IsRecording() {
-		span.SetAttributes(AttrStream.String(stream), AttrPartition.Int64(int64(pos.Partition)),
-			AttrOffset.Int64(pos.Offset), AttrEvents.Int(len(events)), AttrRedeliveries.Int(int(redeliveries)))
-		if len(events) > 0 {
-			span.SetAttributes(AttrFirstVersion.Int64(events[0].AggregateVersion),
-				AttrVersion.Int64(events[len(events)-1].AggregateVersion))
+		span.SetAttributes(AttrStream.String(what.stream), AttrPartition.Int64(int64(pos.Partition)),
+			AttrOffset.Int64(pos.Offset), AttrEvents.Int(what.events),
+			AttrRedeliveries.Int(int(redeliveries)))
+		if what.events > 0 {
+			span.SetAttributes(AttrFirstVersion.Int64(what.first), AttrVersion.Int64(what.last))
 		}
 		if group != "" {
 			span.SetAttributes(AttrGroup.String(group))
@@ -188,6 +188,21 @@ func (s *Store) startDeliver(producer trace.SpanContext, group string, pos *even
 		}
 	}
 	return span
+}
+
+// delivered is what a delivery span says of the events it carries.
+type delivered struct {
+	stream      string
+	events      int
+	first, last int64
+}
+
+func deliveredEvents(stream string, events []*eventstorepb.Event) delivered {
+	d := delivered{stream: stream, events: len(events)}
+	if len(events) > 0 {
+		d.first, d.last = events[0].AggregateVersion, events[len(events)-1].AggregateVersion
+	}
+	return d
 }
 
 // endDeliver ends the span of a delivery with how it ended.
