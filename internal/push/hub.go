@@ -1,6 +1,8 @@
 package push
 
 import (
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/eventsidecar/sidecar/internal/content"
@@ -55,11 +57,7 @@ func (h *hub) publish(st content.Status) {
 func (h *hub) watched() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ids := make([]string, 0, len(h.watchers))
-	for id := range h.watchers {
-		ids = append(ids, id)
-	}
-	return ids
+	return slices.Collect(maps.Keys(h.watchers))
 }
 
 // watcher is one client's statuses to send: the latest offered status per
@@ -159,11 +157,7 @@ func (w *watcher) next() any {
 func (w *watcher) ids() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	ids := make([]string, 0, len(w.watching))
-	for id := range w.watching {
-		ids = append(ids, id)
-	}
-	return ids
+	return slices.Collect(maps.Keys(w.watching))
 }
 
 // statusMessage is a status as sent to a client.
