@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/eventsidecar/sidecar/internal/envconf"
 )
 
 // Config is every setting of the projector, read from PROJECTOR_*
@@ -34,21 +34,16 @@ type Config struct {
 // every error names the variable.
 func LoadConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) {
 	var c Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{
-		Target:   &c,
-		Lookuper: envconfig.PrefixLookuper("PROJECTOR_", lookup),
-	}); err != nil {
-		return c, fmt.Errorf("configuration: %w", err)
+	if err := envconf.Load(ctx, "PROJECTOR_", lookup, &c); err != nil {
+		return c, err
 	}
 	return c, c.Validate()
 }
 
 // Validate checks every setting and names the variable of each bad one.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("PROJECTOR_%s: %s", name, fmt.Sprintf(format, args...)))
-	}
+	problems := envconf.Problems{Prefix: "PROJECTOR_"}
+	bad := problems.Add
 	if c.SidecarAddr == "" {
 		bad("SIDECAR_ADDR", "must not be empty")
 	}
@@ -64,5 +59,5 @@ func (c Config) Validate() error {
 	if c.BatchSize < 1 {
 		bad("BATCH_SIZE", "must be at least 1, got %d", c.BatchSize)
 	}
-	return errors.Join(errs...)
+	return problems.Err()
 }

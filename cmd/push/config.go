@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/url"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/eventsidecar/sidecar/internal/envconf"
 )
 
 // Config is every setting of the push service, read from PUSH_* variables.
@@ -38,21 +38,16 @@ type Config struct {
 // every error names the variable.
 func LoadConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) {
 	var c Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{
-		Target:   &c,
-		Lookuper: envconfig.PrefixLookuper("PUSH_", lookup),
-	}); err != nil {
-		return c, fmt.Errorf("configuration: %w", err)
+	if err := envconf.Load(ctx, "PUSH_", lookup, &c); err != nil {
+		return c, err
 	}
 	return c, c.Validate()
 }
 
 // Validate checks every setting and names the variable of each bad one.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("PUSH_%s: %s", name, fmt.Sprintf(format, args...)))
-	}
+	problems := envconf.Problems{Prefix: "PUSH_"}
+	bad := problems.Add
 	if c.Addr == "" {
 		bad("ADDR", "must not be empty")
 	}
@@ -68,5 +63,5 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
 	}
-	return errors.Join(errs...)
+	return problems.Err()
 }
