@@ -63,8 +63,10 @@ func Open(ctx context.Context, client eventstorepb.EventStoreServiceClient,
 // receive hands the stream's messages to Messages until the stream ends
 // or the session is closed.
 func (s *Session) receive(ctx context.Context) {
-	defer close(s.done)
+	// done closes before msgs, so that Err, called once msgs is closed,
+	// always sees why.
 	defer close(s.msgs)
+	defer close(s.done)
 	for {
 		m, err := s.stream.Recv()
 		if err != nil {
