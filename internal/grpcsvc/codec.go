@@ -1,9 +1,15 @@
 package grpcsvc
 
 import (
+	"context"
+	"fmt"
+	"unicode/utf8"
+
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -14,14 +20,20 @@ import (
 	_ "google.golang.org/grpc/encoding/proto"
 )
 
-// ServerCodec is the server option that encodes and decodes messages with
-// the service's codec: the standard protobuf codec, except that a message
-// in its wire form already is sent as it is, and that an append or a
-// read whose strings are not valid UTF-8 is decoded anyway. The
-// store's validation then refuses it as INVALID_ARGUMENT naming the field,
-// where gRPC would answer INTERNAL with a decoding error that names none.
-func ServerCodec() grpc.ServerOption {
-	return grpc.ForceServerCodecV2(codec{std: encoding.GetCodecV2("proto")})
+// ServerOptions are the server options of the service's codec: the
+// standard protobuf codec, except that a message in its wire form already
+// is sent as it is, that an append or a read whose strings are not valid
+// UTF-8 is decoded anyway, and that any other request that does not decode
+// is refused as INVALID_ARGUMENT. The store's validation refuses the
+// leniently decoded requests, naming the field. gRPC itself answers every
+// decoding failure INTERNAL, and ends a stream whose message does not
+// decode as if the client had left.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(codec{std: encoding.GetCodecV2("proto")}),
+		grpc.ChainUnaryInterceptor(refuseUndecodable),
+		grpc.ChainStreamInterceptor(refuseUndecodableStream),
+	}
 }
 
 type codec struct{ std encoding.CodecV2 }
@@ -39,15 +51,134 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	return c.std.Marshal(v)
 }
 
+// Unmarshal decodes a request. A request that does not decode is not
+// an error here, where gRPC would make it INTERNAL: it is left empty and
+// marked, and the interceptors refuse it.
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	err := c.std.Unmarshal(data, v)
-	if err == nil || !lenient(v) {
+	if err == nil {
+		return nil
+	}
+	req, ok := v.(proto.Message)
+	if !ok {
 		return err
 	}
-	req := v.(proto.Message)
-	// A request that is not even well-formed protobuf fails here too.
+	// Well-formed protobuf whose strings are not all UTF-8 decodes
+	// leniently. The store refuses appends and reads itself, naming the
+	// field; any other request is refused here, naming it too.
 	proto.Reset(req)
-	if lerr := unmarshalLenient(data.Materialize(), req.ProtoReflect()); lerr != nil {
+	if unmarshalLenient(data.Materialize(), req.ProtoReflect()) == nil {
+		if lenient(v) {
+			return nil
+		}
+		if field := invalidUTF8(req.ProtoReflect(), ""); field != "" {
+			err = fmt.Errorf("%s: not valid UTF-8", field)
+		}
+	}
+	proto.Reset(req)
+	markUndecodable(req, err)
+	return nil
+}
+
+// invalidUTF8 is the path, below prefix, of the first string field of m
+// that is not valid UTF-8, empty when all are.
+func invalidUTF8(m protoreflect.Message, prefix string) string {
+	var found string
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		name := prefix + string(fd.Name())
+		switch {
+		case fd.IsMap():
+			// The contract's requests have no maps.
+		case fd.IsList():
+			list := v.List()
+			for i := range list.Len() {
+				if found = invalidValue(fd, list.Get(i), fmt.Sprintf("%s[%d]", name, i)); found != "" {
+					break
+				}
+			}
+		default:
+			found = invalidValue(fd, v, name)
+		}
+		return found == ""
+	})
+	return found
+}
+
+func invalidValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, name string) string {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		if !utf8.ValidString(v.String()) {
+			return name
+		}
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return invalidUTF8(v.Message(), name+".")
+	}
+	return ""
+}
+
+// undecodableField is the field number under which a request that did not
+// decode carries the decoding error, as an unknown field of the emptied
+// message: the highest number protobuf allows, which no message of the
+// contract uses.
+const undecodableField = protowire.MaxValidNumber
+
+func markUndecodable(m proto.Message, err error) {
+	b := protowire.AppendTag(nil, undecodableField, protowire.BytesType)
+	m.ProtoReflect().SetUnknown(protowire.AppendString(b, err.Error()))
+}
+
+// undecodable is the INVALID_ARGUMENT of a request the codec marked, nil
+// for any other.
+func undecodable(v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil
+	}
+	unknown := m.ProtoReflect().GetUnknown()
+	if len(unknown) == 0 {
+		return nil
+	}
+	num, typ, n := protowire.ConsumeTag(unknown)
+	if n < 0 || num != undecodableField || typ != protowire.BytesType {
+		return nil
+	}
+	reason, _ := protowire.ConsumeString(unknown[n:])
+	return status.Errorf(codes.InvalidArgument, "request: not a valid %s in protobuf: %s",
+		m.ProtoReflect().Descriptor().FullName(), reason)
+}
+
+func refuseUndecodable(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	if err := undecodable(req); err != nil {
+		return nil, err
+	}
+	return next(ctx, req)
+}
+
+// refuseUndecodableStream ends a stream whose client sent a message that
+// does not decode with INVALID_ARGUMENT, whatever the handler makes of
+// the receive error it gets.
+func refuseUndecodableStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+	rs := &refusingStream{ServerStream: ss}
+	err := next(srv, rs)
+	if rs.refused != nil {
+		return rs.refused
+	}
+	return err
+}
+
+type refusingStream struct {
+	grpc.ServerStream
+	// refused is set by the handler's goroutine, which RecvMsg runs in,
+	// and read once the handler has returned.
+	refused error
+}
+
+func (s *refusingStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if err := undecodable(m); err != nil {
+		s.refused = err
 		return err
 	}
 	return nil

@@ -2,10 +2,14 @@ package grpcsvc
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/eventsidecar/sidecar/proto/eventstorepb"
@@ -36,18 +40,35 @@ func TestCodecKeepsInvalidUTF8OfAppends(t *testing.T) {
 	}
 
 	// Only appends and reads are decoded leniently, and only well-formed
-	// protobuf.
+	// protobuf; any other request that does not decode is marked for the
+	// interceptors to refuse.
+	refused := func(what string, v proto.Message, wire []byte, mention string) {
+		t.Helper()
+		if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, v); err != nil {
+			t.Fatalf("%s: unmarshal: %v", what, err)
+		}
+		err := undecodable(v)
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), mention) {
+			t.Fatalf("%s: %v, want INVALID_ARGUMENT mentioning %q", what, err, mention)
+		}
+	}
 	var other eventstorepb.ListParkedRequest
-	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire[:8])}, &other); err == nil {
-		t.Fatal("a truncated message of another type decoded")
-	}
-	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire[:len(wire)-3])}, &got); err == nil {
-		t.Fatal("a truncated append decoded")
-	}
+	refused("a truncated message of another type", &other, wire[:8], "eventstore.ListParkedRequest")
+	refused("a truncated append", &got, wire[:len(wire)-3], "eventstore.AppendRequest")
 	otherWire, _ := proto.Marshal(&eventstorepb.ListParkedRequest{Group: placeholder})
 	otherWire = bytes.ReplaceAll(otherWire, []byte(placeholder), []byte(bad))
-	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(otherWire)}, &other); err == nil {
-		t.Fatal("invalid UTF-8 in another request decoded")
+	refused("invalid UTF-8 in another request", &other, otherWire, "group")
+	subWire, _ := proto.Marshal(&eventstorepb.SubscribeClientMessage{Kind: &eventstorepb.SubscribeClientMessage_Open{
+		Open: &eventstorepb.SubscribeOpen{Group: "g", EventTypes: []string{"A", placeholder}}}})
+	subWire = bytes.ReplaceAll(subWire, []byte(placeholder), []byte(bad))
+	refused("invalid UTF-8 in a nested list", new(eventstorepb.SubscribeClientMessage), subWire, "open.event_types[1]: not valid UTF-8")
+	if err := undecodable(want); err != nil {
+		t.Fatalf("a request that decoded is refused: %v", err)
+	}
+	withUnknown := proto.Clone(req)
+	withUnknown.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 1))
+	if err := undecodable(withUnknown); err != nil {
+		t.Fatalf("a request with an unknown field is refused: %v", err)
 	}
 	getWire, _ := proto.Marshal(&eventstorepb.GetStreamRequest{StreamName: placeholder})
 	getWire = bytes.ReplaceAll(getWire, []byte(placeholder), []byte(bad))

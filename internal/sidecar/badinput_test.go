@@ -254,7 +254,47 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 				unchanged(t, target, 1)
 			})
 		}
+		for _, tt := range undecodable {
+			t.Run("undecodable "+tt.name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				err := conn.Invoke(ctx, tt.method, rawRequest(tt.wire), new(eventstorepb.AppendResponse),
+					grpc.ForceCodec(rawCodec{}))
+				wantCode(t, err, codes.InvalidArgument, tt.mention...)
+				unchanged(t, target, 1)
+			})
+		}
+		t.Run("undecodable subscription message", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			stream, err := conn.NewStream(ctx, &eventstorepb.EventStoreService_ServiceDesc.Streams[2],
+				eventstorepb.EventStoreService_Subscribe_FullMethodName, grpc.ForceCodec(rawCodec{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := stream.SendMsg(rawRequest{0x0a, 0x05, 0x0a}); err != nil {
+				t.Fatal(err)
+			}
+			err = stream.RecvMsg(new(eventstorepb.SubscribeServerMessage))
+			wantCode(t, err, codes.InvalidArgument, "eventstore.SubscribeClientMessage")
+		})
 	})
+}
+
+// undecodable are requests that are not protobuf of their method's type.
+var undecodable = []struct {
+	name, method string
+	wire         []byte
+	mention      []string
+}{
+	{"garbage append", eventstorepb.EventStoreService_AppendToStream_FullMethodName, []byte{0xff, 0xff, 0xff},
+		[]string{"eventstore.AppendRequest"}},
+	{"truncated append", eventstorepb.EventStoreService_AppendToStream_FullMethodName, []byte{0x0a, 0x09, 'b', 'a', 'd'},
+		[]string{"eventstore.AppendRequest"}},
+	{"garbage get", eventstorepb.EventStoreService_GetStream_FullMethodName, []byte{0x08},
+		[]string{"eventstore.GetStreamRequest"}},
+	{"parked list with a group not UTF-8", eventstorepb.EventStoreService_ListParked_FullMethodName,
+		append([]byte{0x0a, 0x03}, invalidWire[:3]...), []string{"group", "UTF-8"}},
 }
 
 // An append that passes the sidecar's own limits but not the broker's

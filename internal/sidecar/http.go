@@ -1,8 +1,10 @@
 package sidecar
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -54,7 +56,7 @@ func newHTTPServer(srv *grpc.Server, log *slog.Logger) (*http.Server, error) {
 		return nil, fmt.Errorf("http transcoder: %w", err)
 	}
 	return &http.Server{
-		Handler:           connectByDefault(tc),
+		Handler:           connectByDefault(refuseEmptyBody(tc)),
 		ReadHeaderTimeout: httpHeaderTimeout,
 		IdleTimeout:       httpIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -87,6 +89,31 @@ func connectByDefault(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.Header.Get("Connect-Protocol-Version") == "" {
 			r.Header.Set("Connect-Protocol-Version", "1")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuseEmptyBody answers a POST without a body INVALID_ARGUMENT. Every
+// method of the contract takes a request message, and vanguard passes an
+// empty body on as no message at all, which gRPC answers INTERNAL.
+func refuseEmptyBody(next http.Handler) http.Handler {
+	errs := connect.NewErrorWriter()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.ContentLength <= 0 {
+			first := make([]byte, 1)
+			n, _ := io.ReadFull(r.Body, first)
+			if n == 0 {
+				err := connect.NewError(connect.CodeInvalidArgument,
+					errors.New("request body: empty; send the request message, {} in JSON for one with no fields"))
+				// A write fails only when the client has gone.
+				_ = errs.Write(w, r, err)
+				return
+			}
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(first), r.Body), r.Body}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -45,13 +45,19 @@ func postJSON(t testing.TB, url string, req any) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return post(t, url, "application/json", body)
+}
+
+// post sends body as it is.
+func post(t testing.TB, url, contentType string, body []byte) (int, []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(hreq)
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
@@ -208,6 +214,35 @@ func TestHTTP(t *testing.T) {
 			status, body := postJSON(t, url+"AppendToStream", map[string]any{
 				"streamName": "http-malformed", "expectedVersion": "not a number"})
 			wantHTTPError(t, status, body, http.StatusBadRequest, "invalid_argument")
+		})
+
+		t.Run("empty body", func(t *testing.T) {
+			for _, ct := range []string{"application/json", "application/proto"} {
+				status, body := post(t, url+"GetStream", ct, nil)
+				wantHTTPError(t, status, body, http.StatusBadRequest, "invalid_argument", "request body", "empty")
+			}
+		})
+
+		t.Run("empty streaming body", func(t *testing.T) {
+			status, body := post(t, url+"ReadStream", "application/connect+json", nil)
+			if status != http.StatusOK {
+				t.Fatalf("ReadStream with an empty body answered %d: %s", status, body)
+			}
+			frames := make(chan map[string]any, 4)
+			streamFrames(bytes.NewReader(body), frames)
+			var last map[string]any
+			for f := range frames {
+				last = f
+			}
+			errBody, _ := last["error"].(map[string]any)
+			if errBody["code"] != "invalid_argument" || !strings.Contains(fmt.Sprint(errBody["message"]), "empty") {
+				t.Fatalf("ReadStream with an empty body ended with %v, want invalid_argument", last)
+			}
+		})
+
+		t.Run("protobuf that does not decode", func(t *testing.T) {
+			status, body := post(t, url+"GetStream", "application/proto", []byte{0xff, 0xff, 0xff})
+			wantHTTPError(t, status, body, http.StatusBadRequest, "invalid_argument", "eventstore.GetStreamRequest")
 		})
 
 		t.Run("get stream", func(t *testing.T) {

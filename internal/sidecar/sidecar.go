@@ -215,9 +215,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (s
 	}
 	subsCtx, stopSubs := context.WithCancel(context.Background())
 	sc.stopSubs = stopSubs
-	srvOpts := append(sc.ops.serverOptions(), keepaliveOptions()...)
+	// The codec's interceptors come first: a request that did not decode
+	// goes no further.
+	srvOpts := append(grpcsvc.ServerOptions(), sc.ops.serverOptions()...)
+	srvOpts = append(srvOpts, keepaliveOptions()...)
 	srvOpts = append(srvOpts, tr.serverOptions()...)
-	sc.srv = grpc.NewServer(append(srvOpts, grpcsvc.ServerCodec(), grpc.NumStreamWorkers(streamWorkers))...)
+	sc.srv = grpc.NewServer(append(srvOpts, grpc.NumStreamWorkers(streamWorkers))...)
 	sc.health = grpcsvc.New(st, log, subsCtx).Register(sc.srv)
 	if sc.httpLis != nil {
 		if sc.httpSrv, err = newHTTPServer(sc.srv, log); err != nil {
