@@ -22,6 +22,10 @@ type Producer struct {
 	cl *kgo.Client
 }
 
+// MaxBatchBytes bounds a batch the producer sends, and with it the largest
+// record: the broker's max.message.bytes must also let it through.
+const MaxBatchBytes = 16 << 20
+
 // NewProducer returns a producer for c.Topic.
 func NewProducer(c Config) (*Producer, error) {
 	c = c.withDefaults()
@@ -32,7 +36,7 @@ func NewProducer(c Config) (*Producer, error) {
 		kgo.RecordDeliveryTimeout(c.DeliveryTimeout),
 		kgo.AllowIdempotentProduceCancellation(),
 		kgo.ProducerLinger(c.Linger),
-		kgo.ProducerBatchMaxBytes(16<<20),
+		kgo.ProducerBatchMaxBytes(MaxBatchBytes),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -332,3 +332,47 @@ func TestAppendRefusedByTheBroker(t *testing.T) {
 		}
 	})
 }
+
+// SIDECAR_MAX_APPEND_BYTES above gRPC's default of 4 MiB raises the
+// server's request limit with it; a client reading such events raises its
+// own receive limit.
+func TestAppendAboveFourMiB(t *testing.T) {
+	testenv.ForEach(t, func(t *testing.T, b testenv.Backend) {
+		cfg := testenv.Config(t, b)
+		cfg.MaxEventBytes = 6 << 20
+		cfg.MaxAppendBytes = 16 << 20
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "SIDECAR_MAX_APPEND_BYTES") {
+			t.Fatalf("an append limit beyond the producer's batches: %v, want SIDECAR_MAX_APPEND_BYTES refused", err)
+		}
+		cfg.MaxAppendBytes = 6 << 20
+		sc := testenv.Start(t, cfg)
+		conn, err := grpc.NewClient(sc.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(8<<20)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		c := eventstorepb.NewEventStoreServiceClient(conn)
+
+		// Compressible: the broker measures the compressed batch, well
+		// under its max.message.bytes.
+		large := event("Large", strings.Repeat("l", 5<<20))
+		if v := mustAppend(t, c, "large", 0, large); v != 1 {
+			t.Fatalf("append of 5 MiB at version %d, want 1", v)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		rs, err := c.ReadStream(ctx, &eventstorepb.ReadStreamRequest{StreamName: "large"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := rs.Recv()
+		if err != nil || !bytes.Equal(got.Data, large.Data) {
+			t.Fatalf("read of the 5 MiB event: %d bytes, %v", len(got.GetData()), err)
+		}
+
+		over := event("Over", strings.Repeat("o", 7<<20))
+		_, err = appendEvents(t, c, "large", 1, over)
+		wantCode(t, err, codes.ResourceExhausted)
+	})
+}

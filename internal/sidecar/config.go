@@ -137,6 +137,10 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT, default=20s"`
 }
 
+// maxAppendBytes is the highest SIDECAR_MAX_APPEND_BYTES: a record must
+// fit in one of the producer's batches with room to spare.
+const maxAppendBytes = 15 << 20
+
 // Embedded reports whether the sidecar runs its own broker and Redis.
 func (c Config) Embedded() bool {
 	return len(c.KafkaBrokers) == 0 && c.RedisURL == ""
@@ -202,6 +206,9 @@ func (c Config) Validate() error {
 		if v < 1 {
 			bad(name, "must be at least 1, got %d", v)
 		}
+	}
+	if c.MaxAppendBytes > maxAppendBytes {
+		bad("MAX_APPEND_BYTES", "must be at most %d (15 MiB), got %d", maxAppendBytes, c.MaxAppendBytes)
 	}
 	if c.MaxAppendEvents > 5000 {
 		bad("MAX_APPEND_EVENTS", "must be at most 5000, got %d", c.MaxAppendEvents)

@@ -33,10 +33,6 @@ import (
 // not offer: use gRPC for them.
 
 const (
-	// maxHTTPMessageBytes bounds one message the transcoder buffers; JSON
-	// with base64 data is about 1.4 times its protobuf encoding, which is
-	// bounded by SIDECAR_MAX_APPEND_BYTES.
-	maxHTTPMessageBytes = 16 << 20
 	// httpHeaderTimeout bounds how long a client may take to send the
 	// headers of a request.
 	httpHeaderTimeout = 10 * time.Second
@@ -44,13 +40,20 @@ const (
 	httpIdleTimeout = 2 * time.Minute
 )
 
-// newHTTPServer returns the HTTP server of srv's services. It has no read
-// or write timeout: a server-streaming call lasts as long as the client
-// wants.
-func newHTTPServer(srv *grpc.Server, log *slog.Logger) (*http.Server, error) {
+// maxHTTPMessageBytes bounds one message the transcoder buffers: JSON of
+// the largest request, whose data is base64, is about 1.4 times its
+// protobuf encoding.
+func maxHTTPMessageBytes(cfg Config) int {
+	return max(16<<20, 2*maxRequestBytes(cfg))
+}
+
+// newHTTPServer returns the HTTP server of srv's services, which buffers
+// messages of up to maxMessage bytes. It has no read or write timeout: a
+// server-streaming call lasts as long as the client wants.
+func newHTTPServer(srv *grpc.Server, maxMessage int, log *slog.Logger) (*http.Server, error) {
 	tc, err := vanguardgrpc.NewTranscoder(srv,
 		vanguard.WithCodec(newRequestJSONCodec),
-		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(maxHTTPMessageBytes)),
+		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(uint32(maxMessage))),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("http transcoder: %w", err)

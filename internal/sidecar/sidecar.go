@@ -25,6 +25,13 @@ import (
 	"github.com/eventsidecar/sidecar/internal/versions"
 )
 
+// maxRequestBytes bounds a request the gRPC server reads: gRPC's default
+// of 4 MiB, or more when the largest append allowed needs it, with room
+// for the request's own fields.
+func maxRequestBytes(cfg Config) int {
+	return max(4<<20, cfg.MaxAppendBytes+64<<10)
+}
+
 // streamWorkers is how many goroutines serve RPCs and stay for the next
 // one, rather than one new goroutine per RPC: a fresh goroutine's stack
 // grows through the append path's deep call chains every time. RPCs
@@ -220,10 +227,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (s
 	srvOpts := append(grpcsvc.ServerOptions(), sc.ops.serverOptions()...)
 	srvOpts = append(srvOpts, keepaliveOptions()...)
 	srvOpts = append(srvOpts, tr.serverOptions()...)
-	sc.srv = grpc.NewServer(append(srvOpts, grpc.NumStreamWorkers(streamWorkers))...)
+	srvOpts = append(srvOpts, grpc.MaxRecvMsgSize(maxRequestBytes(cfg)), grpc.NumStreamWorkers(streamWorkers))
+	sc.srv = grpc.NewServer(srvOpts...)
 	sc.health = grpcsvc.New(st, log, subsCtx).Register(sc.srv)
 	if sc.httpLis != nil {
-		if sc.httpSrv, err = newHTTPServer(sc.srv, log); err != nil {
+		if sc.httpSrv, err = newHTTPServer(sc.srv, maxHTTPMessageBytes(cfg), log); err != nil {
 			sc.lis.Close()
 			sc.httpLis.Close()
 			return nil, err
