@@ -14,7 +14,6 @@ import (
 	"connectrpc.com/vanguard"
 	"connectrpc.com/vanguard/vanguardgrpc"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 )
 
 // The HTTP server serves the gRPC server's services, the event store and
@@ -64,24 +63,6 @@ func newHTTPServer(srv *grpc.Server, maxMessage int, log *slog.Logger) (*http.Se
 		IdleTimeout:       httpIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}, nil
-}
-
-// requestJSONCodec is vanguard's JSON codec, except that a request it
-// cannot decode is INVALID_ARGUMENT, naming the field, where vanguard
-// answers UNKNOWN. The transcoder decodes only requests with it: the gRPC
-// side speaks protobuf.
-type requestJSONCodec struct{ *vanguard.JSONCodec }
-
-func newRequestJSONCodec(res vanguard.TypeResolver) vanguard.Codec {
-	return requestJSONCodec{vanguard.NewJSONCodec(res)}
-}
-
-// Unmarshal decodes a JSON request.
-func (c requestJSONCodec) Unmarshal(data []byte, msg proto.Message) error {
-	if err := c.JSONCodec.Unmarshal(data, msg); err != nil {
-		return connect.NewError(connect.CodeInvalidArgument, err)
-	}
-	return nil
 }
 
 // connectByDefault marks a POST without Connect-Protocol-Version as a

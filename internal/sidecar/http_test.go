@@ -284,6 +284,28 @@ func TestHTTP(t *testing.T) {
 			}
 		})
 
+		t.Run("read stream backwards", func(t *testing.T) {
+			for _, direction := range []any{"READ_DIRECTION_BACKWARDS", 1} {
+				events, end := readStreamHTTP(t, url, map[string]any{"streamName": "http-append", "direction": direction,
+					"fieldOfANewerContract": true})
+				if len(end) != 0 || len(events) != 2 || events[0]["aggregateVersion"] != "2" {
+					t.Fatalf("ReadStream backwards by %v returned %v, ended with %v; want versions 2, 1", direction, events, end)
+				}
+			}
+		})
+
+		t.Run("read stream in an unknown direction", func(t *testing.T) {
+			for _, direction := range []string{"BACKWARDS", "sideways"} {
+				events, end := readStreamHTTP(t, url, map[string]any{"streamName": "http-append", "direction": direction})
+				errBody, _ := end["error"].(map[string]any)
+				if len(events) != 0 || errBody["code"] != "invalid_argument" ||
+					!strings.Contains(fmt.Sprint(errBody["message"]), "direction: unknown value") {
+					t.Fatalf("ReadStream in direction %q returned %v and ended with %v, want invalid_argument naming direction",
+						direction, events, end)
+				}
+			}
+		})
+
 		t.Run("read stream not found", func(t *testing.T) {
 			events, end := readStreamHTTP(t, url, map[string]any{"streamName": "http-nobody"})
 			errBody, _ := end["error"].(map[string]any)
