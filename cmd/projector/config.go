@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/sethvargo/go-envconfig"
 
 	"github.com/eventsidecar/sidecar/internal/envconf"
 )
@@ -30,14 +29,16 @@ type Config struct {
 	LogFormat string `env:"LOG_FORMAT, default=auto"`
 }
 
-// LoadConfig reads the configuration through lookup and validates it;
-// every error names the variable.
-func LoadConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) {
+// LoadConfig reads the configuration from env and validates it; every
+// error names the variable. It also returns the PROJECTOR_ variables of env
+// that no setting reads, sorted, for a warning at start.
+func LoadConfig(ctx context.Context, env envconf.Env) (Config, []string, error) {
 	var c Config
-	if err := envconf.Load(ctx, "PROJECTOR_", lookup, &c); err != nil {
-		return c, err
+	unknown, err := envconf.Load(ctx, env, "PROJECTOR_", &c)
+	if err != nil {
+		return c, unknown, err
 	}
-	return c, c.Validate()
+	return c, unknown, c.Validate()
 }
 
 // Validate checks every setting and names the variable of each bad one.

@@ -18,10 +18,10 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/sethvargo/go-envconfig"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/eventsidecar/sidecar/internal/envconf"
 	"github.com/eventsidecar/sidecar/internal/logging"
 	"github.com/eventsidecar/sidecar/internal/projector"
 	"github.com/eventsidecar/sidecar/proto/eventstorepb"
@@ -56,8 +56,9 @@ func main() {
 		kong.Description("Read-model projector: folds content events into PostgreSQL. Settings come from PROJECTOR_* variables."),
 		kong.UsageOnError(),
 	)
-	cfg, err := LoadConfig(ctx, envconfig.OsLookuper())
+	cfg, unknown, err := LoadConfig(ctx, envconf.Environ())
 	if err != nil {
+		envconf.WarnUnknown(slog.Default(), unknown)
 		fmt.Fprintln(os.Stderr, "projector:", err)
 		os.Exit(2)
 	}
@@ -67,6 +68,7 @@ func main() {
 		os.Exit(2)
 	}
 	slog.SetDefault(log)
+	envconf.WarnUnknown(log, unknown)
 	if err := k.Run(&env{ctx: ctx, cfg: cfg, log: log}); err != nil {
 		log.Error("projector failed", "err", err)
 		os.Exit(1)

@@ -16,10 +16,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/eventsidecar/sidecar/internal/envconf"
 	"github.com/eventsidecar/sidecar/internal/logging"
 	"github.com/eventsidecar/sidecar/internal/push"
 	"github.com/eventsidecar/sidecar/proto/eventstorepb"
@@ -32,8 +32,9 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	cfg, err := LoadConfig(ctx, envconfig.OsLookuper())
+	cfg, unknown, err := LoadConfig(ctx, envconf.Environ())
 	if err != nil {
+		envconf.WarnUnknown(slog.Default(), unknown)
 		fmt.Fprintln(os.Stderr, "push:", err)
 		os.Exit(2)
 	}
@@ -43,6 +44,7 @@ func main() {
 		os.Exit(2)
 	}
 	slog.SetDefault(log)
+	envconf.WarnUnknown(log, unknown)
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("push service failed", "err", err)
 		os.Exit(1)

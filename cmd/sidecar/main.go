@@ -17,8 +17,8 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
-	"github.com/sethvargo/go-envconfig"
 
+	"github.com/eventsidecar/sidecar/internal/envconf"
 	"github.com/eventsidecar/sidecar/internal/sidecar"
 )
 
@@ -49,13 +49,15 @@ func main() {
 		kong.Description("Event-sourcing sidecar over Kafka and Redis. Settings come from SIDECAR_* variables."),
 		kong.UsageOnError(),
 	)
-	cfg, err := sidecar.LoadConfig(ctx, envconfig.OsLookuper())
+	cfg, unknown, err := sidecar.LoadConfig(ctx, envconf.Environ())
 	if err != nil {
+		envconf.WarnUnknown(slog.Default(), unknown)
 		fmt.Fprintln(os.Stderr, "sidecar:", err)
 		os.Exit(2)
 	}
 	e := &env{ctx: ctx, cfg: cfg, log: sidecar.NewLogger(cfg, os.Stderr)}
 	slog.SetDefault(e.log)
+	envconf.WarnUnknown(e.log, unknown)
 	if err := k.Run(e); err != nil {
 		fmt.Fprintln(os.Stderr, "sidecar:", err)
 		os.Exit(1)

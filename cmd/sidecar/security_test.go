@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -20,7 +19,7 @@ import (
 // envFrom is the environment of a command run with the variables vars.
 func envFrom(t *testing.T, ctx context.Context, vars map[string]string) *env {
 	t.Helper()
-	cfg, err := sidecar.LoadConfig(ctx, envconfig.MapLookuper(vars))
+	cfg, _, err := sidecar.LoadConfig(ctx, vars)
 	if err != nil {
 		t.Fatal(err)
 	}

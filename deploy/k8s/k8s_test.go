@@ -28,7 +28,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -240,7 +239,7 @@ func validate(t *testing.T, name string, env map[string]string) {
 			env[k] = testCA(t)
 		}
 	}
-	if _, err := sidecar.LoadConfig(t.Context(), envconfig.MapLookuper(env)); err != nil {
+	if _, _, err := sidecar.LoadConfig(t.Context(), env); err != nil {
 		t.Errorf("%s: the sidecar would refuse its settings: %v", name, err)
 	}
 }

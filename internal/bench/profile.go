@@ -10,7 +10,6 @@ import (
 	"runtime/trace"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -51,7 +50,7 @@ func Profile(ctx context.Context, cfg Config, dir string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	scfg, err := sidecar.LoadConfig(ctx, envconfig.MapLookuper(h.sidecarEnv(topic)))
+	scfg, _, err := sidecar.LoadConfig(ctx, h.sidecarEnv(topic))
 	if err != nil {
 		return nil, err
 	}

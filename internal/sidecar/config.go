@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
+	"github.com/eventsidecar/sidecar/internal/envconf"
 )
 
 // Config is every setting of the sidecar, read from SIDECAR_* variables.
@@ -146,28 +145,18 @@ func (c Config) Embedded() bool {
 	return len(c.KafkaBrokers) == 0 && c.RedisURL == ""
 }
 
-// LoadConfig reads the configuration through lookup (the environment, in
-// the command) and validates it; every error names the variable.
-func LoadConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) {
+// LoadConfig reads the configuration from env (the process's, in the
+// command) and validates it; every error names the variable. It also
+// returns the SIDECAR_ variables of env that no setting reads, sorted, for
+// the command to warn about. OpenTelemetry's OTEL_ variables are read by
+// their own names.
+func LoadConfig(ctx context.Context, env envconf.Env) (Config, []string, error) {
 	var c Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{
-		Target:   &c,
-		Lookuper: configLookuper{lookup},
-	}); err != nil {
-		return c, fmt.Errorf("configuration: %w", err)
+	unknown, err := envconf.Load(ctx, env, "SIDECAR_", &c, envconf.Unprefixed("OTEL_"))
+	if err != nil {
+		return c, unknown, err
 	}
-	return c, c.Validate()
-}
-
-// configLookuper reads OpenTelemetry's variables by their own names and
-// every other setting with the prefix SIDECAR_.
-type configLookuper struct{ env envconfig.Lookuper }
-
-func (l configLookuper) Lookup(key string) (string, bool) {
-	if strings.HasPrefix(key, "OTEL_") {
-		return l.env.Lookup(key)
-	}
-	return l.env.Lookup("SIDECAR_" + key)
+	return c, unknown, c.Validate()
 }
 
 // Validate checks every setting and names the variable of each bad one.

@@ -25,7 +25,6 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
-	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/eventsidecar/sidecar/internal/sidecar"
@@ -127,7 +126,7 @@ func TestConfigValidatesSecurity(t *testing.T) {
 			for k, v := range tt.env {
 				env[k] = v
 			}
-			_, err := sidecar.LoadConfig(t.Context(), envconfig.MapLookuper(env))
+			_, _, err := sidecar.LoadConfig(t.Context(), env)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -280,7 +279,7 @@ func TestTracingMode(t *testing.T) {
 			map[string]string{"SIDECAR_TRACING": "otlp", "OTEL_SDK_DISABLED": "true"}, sidecar.TracingOff},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := sidecar.LoadConfig(t.Context(), envconfig.MapLookuper(tt.env))
+			cfg, _, err := sidecar.LoadConfig(t.Context(), tt.env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -290,7 +289,7 @@ func TestTracingMode(t *testing.T) {
 		})
 	}
 
-	_, err := sidecar.LoadConfig(t.Context(), envconfig.MapLookuper(map[string]string{"SIDECAR_TRACING": "jaeger"}))
+	_, _, err := sidecar.LoadConfig(t.Context(), map[string]string{"SIDECAR_TRACING": "jaeger"})
 	if err == nil || !strings.Contains(err.Error(), "SIDECAR_TRACING") {
 		t.Fatalf("SIDECAR_TRACING=jaeger: %v, want an error naming the variable", err)
 	}

@@ -1,0 +1,51 @@
+package sidecar_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventsidecar/sidecar/internal/sidecar"
+)
+
+func TestConfigValuesThatDoNotParseNameTheirVariable(t *testing.T) {
+	tests := []struct {
+		name, variable, value, want string
+	}{
+		{"a duration", "SIDECAR_APPEND_LEASE", "soon", "a duration"},
+		{"an integer", "SIDECAR_KAFKA_PARTITIONS", "many", "an integer"},
+		{"a boolean", "SIDECAR_KAFKA_TLS", "yes", "true or false"},
+		{"an OpenTelemetry boolean", "OTEL_SDK_DISABLED", "perhaps", "true or false"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := sidecar.LoadConfig(t.Context(), map[string]string{tt.variable: tt.value})
+			if err == nil {
+				t.Fatalf("%s=%s was accepted", tt.variable, tt.value)
+			}
+			want := tt.variable + ": must be " + tt.want
+			got := err.Error()
+			if !strings.HasPrefix(got, want) || !strings.Contains(got, `"`+tt.value+`"`) {
+				t.Fatalf("error %q, want one starting %q and quoting %q", got, want, tt.value)
+			}
+		})
+	}
+}
+
+func TestConfigReportsUnknownSidecarVariables(t *testing.T) {
+	env := map[string]string{
+		"SIDECAR_APPEND_LEASE": "20s", "SIDECAR_LEAES": "5s", "SIDECAR_OTEL_SDK_DISABLED": "true",
+		"OTEL_SDK_DISABLED": "true", "OTEL_SERVICE_NAME": "moderation", "PUSH_ADDR": "127.0.0.1:1",
+	}
+	cfg, unknown, err := sidecar.LoadConfig(t.Context(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"SIDECAR_LEAES", "SIDECAR_OTEL_SDK_DISABLED"}; !slices.Equal(unknown, want) {
+		t.Fatalf("unknown %q, want %q", unknown, want)
+	}
+	if cfg.AppendLease != 20*time.Second || !cfg.OTelSDKDisabled {
+		t.Fatalf("lease %s and SDK disabled %v, want 20s and true", cfg.AppendLease, cfg.OTelSDKDisabled)
+	}
+}
