@@ -6,6 +6,7 @@ import (
 	cryptorand "crypto/rand"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/eventsidecar/sidecar/internal/testenv"
 	"github.com/eventsidecar/sidecar/internal/versions"
@@ -375,4 +378,72 @@ func TestAppendAboveFourMiB(t *testing.T) {
 		_, err = appendEvents(t, c, "large", 1, over)
 		wantCode(t, err, codes.ResourceExhausted)
 	})
+}
+
+// Random bytes sent as any method's request are refused or served, never
+// answered INTERNAL or UNKNOWN, and the sidecar goes on serving.
+func TestRandomRequestsAreNeverInternal(t *testing.T) {
+	sc := testenv.Start(t, testenv.Config(t, testenv.Backend{Name: "embedded"}))
+	conn, err := grpc.NewClient(sc.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	rnd := rand.New(rand.NewPCG(1, 2))
+	requests := make([]rawRequest, 150)
+	for i := range requests {
+		requests[i] = make(rawRequest, rnd.IntN(40))
+		for j := range requests[i] {
+			requests[i][j] = byte(rnd.UintN(256))
+		}
+	}
+	wantServed := func(t *testing.T, method string, req rawRequest, err error) {
+		t.Helper()
+		switch status.Code(err) {
+		case codes.Internal, codes.Unknown:
+			t.Fatalf("%s with %x: %v", method, []byte(req), err)
+		}
+	}
+	desc := eventstorepb.EventStoreService_ServiceDesc
+	for _, m := range desc.Methods {
+		method := "/" + desc.ServiceName + "/" + m.MethodName
+		t.Run(m.MethodName, func(t *testing.T) {
+			for _, req := range requests {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				// Empty takes any reply as unknown fields.
+				err := conn.Invoke(ctx, method, req, new(emptypb.Empty), grpc.ForceCodec(rawCodec{}))
+				cancel()
+				wantServed(t, m.MethodName, req, err)
+			}
+		})
+	}
+	for i := range desc.Streams {
+		s := &desc.Streams[i]
+		method := "/" + desc.ServiceName + "/" + s.StreamName
+		t.Run(s.StreamName, func(t *testing.T) {
+			for _, req := range requests[:40] {
+				// A request that decodes may open an endless stream: what
+				// it answers first, or the deadline, is enough.
+				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				stream, err := conn.NewStream(ctx, s, method, grpc.ForceCodec(rawCodec{}))
+				if err == nil {
+					if err = stream.SendMsg(req); err == nil {
+						err = stream.CloseSend()
+					}
+					if err == nil {
+						err = stream.RecvMsg(new(emptypb.Empty))
+					}
+				}
+				cancel()
+				if status.Code(err) == codes.DeadlineExceeded || status.Code(err) == codes.Canceled {
+					continue
+				}
+				wantServed(t, s.StreamName, req, err)
+			}
+		})
+	}
+	c := testenv.Client(t, sc.Addr())
+	if v := mustAppend(t, c, "after-random", 0, event("Fine", "{}")); v != 1 {
+		t.Fatalf("append after random requests at version %d, want 1", v)
+	}
 }
