@@ -154,35 +154,25 @@ func refuseUndecodable(ctx context.Context, req any, _ *grpc.UnaryServerInfo, ne
 	return next(ctx, req)
 }
 
-// refuseUndecodableStream ends a stream whose client sent a message that
-// does not decode with INVALID_ARGUMENT, whatever the handler makes of
-// the receive error it gets.
+// refuseUndecodableStream makes a client message of a stream that does
+// not decode a receive error of INVALID_ARGUMENT, which the handler ends
+// the stream with.
 func refuseUndecodableStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, next grpc.StreamHandler) error {
-	rs := &refusingStream{ServerStream: ss}
-	err := next(srv, rs)
-	if rs.refused != nil {
-		return rs.refused
-	}
-	return err
+	return next(srv, refusingStream{ss})
 }
 
-type refusingStream struct {
-	grpc.ServerStream
-	// refused is set by the handler's goroutine, which RecvMsg runs in,
-	// and read once the handler has returned.
-	refused error
-}
+type refusingStream struct{ grpc.ServerStream }
 
-func (s *refusingStream) RecvMsg(m any) error {
+func (s refusingStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	if err := undecodable(m); err != nil {
-		s.refused = err
-		return err
-	}
-	return nil
+	return undecodable(m)
 }
+
+// refused reports whether err, from a stream's Recv, is a client message
+// that did not decode rather than the client leaving.
+func refused(err error) bool { return status.Code(err) == codes.InvalidArgument }
 
 // lenient reports whether v is a request whose strings the store validates
 // itself, naming the field.

@@ -17,6 +17,10 @@ func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
+	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
+		// Already a status: a request the codec refused.
+		return err
+	}
 	var (
 		conflict *versions.ConflictError
 		clash    *versions.ClashError

@@ -16,6 +16,9 @@ var errStopping = fmt.Errorf("%w: the sidecar is shutting down", store.ErrUnavai
 // opens it; later ones ack and nack deliveries while they stream out.
 func (svc *Service) Subscribe(stream eventstorepb.EventStoreService_SubscribeServer) error {
 	first, err := stream.Recv()
+	if refused(err) {
+		return err
+	}
 	if err != nil {
 		// The client left before opening.
 		return nil
@@ -74,6 +77,9 @@ func (svc *Service) Subscribe(stream eventstorepb.EventStoreService_SubscribeSer
 func readAcks(ctx context.Context, stream eventstorepb.EventStoreService_SubscribeServer, sub *store.Subscription) error {
 	for {
 		m, err := stream.Recv()
+		if refused(err) {
+			return err
+		}
 		if err != nil {
 			// The client half-closed or left: deliveries go on until the
 			// window is full or the stream ends.

@@ -281,6 +281,29 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			err = stream.RecvMsg(new(eventstorepb.SubscribeServerMessage))
 			wantCode(t, err, codes.InvalidArgument, "eventstore.SubscribeClientMessage")
 		})
+		t.Run("undecodable message of an open subscription", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			stream, err := conn.NewStream(ctx, &eventstorepb.EventStoreService_ServiceDesc.Streams[2],
+				eventstorepb.EventStoreService_Subscribe_FullMethodName, grpc.ForceCodec(rawCodec{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			open, _ := proto.Marshal(&eventstorepb.SubscribeClientMessage{Kind: &eventstorepb.SubscribeClientMessage_Open{
+				Open: &eventstorepb.SubscribeOpen{Group: "undecodable"}}})
+			if err := stream.SendMsg(rawRequest(open)); err != nil {
+				t.Fatal(err)
+			}
+			if err := stream.SendMsg(rawRequest{0x12, 0x05, 0x0a}); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				if err = stream.RecvMsg(new(eventstorepb.SubscribeServerMessage)); err != nil {
+					break
+				}
+			}
+			wantCode(t, err, codes.InvalidArgument, "eventstore.SubscribeClientMessage")
+		})
 	})
 }
 
