@@ -65,7 +65,7 @@ func TestOperatorCommandsTakeTheKafkaSecuritySettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = kafka.EnsureTopic(t.Context(), adm, kafka.TopicSpec{Name: "secured", Partitions: 3, ReplicationFactor: 1})
+	_, _, err = kafka.EnsureTopic(t.Context(), adm, kafka.TopicSpec{Name: "secured", Partitions: 3, ReplicationFactor: 1})
 	closeAdm()
 	if err != nil {
 		t.Fatalf("create the topic over SASL: %v", err)

@@ -168,7 +168,7 @@ func (h *harness) newTopic(ctx context.Context, role string, served bool) (strin
 	// A topic just created may be unknown to the broker's metadata for a
 	// moment.
 	for attempt := 0; ; attempt++ {
-		_, err := kafka.EnsureTopic(ctx, h.adm, kafka.TopicSpec{
+		_, _, err := kafka.EnsureTopic(ctx, h.adm, kafka.TopicSpec{
 			Name: name, Partitions: partitions, ReplicationFactor: -1,
 		})
 		if err == nil {

@@ -21,8 +21,8 @@ var ErrFiniteRetention = errors.New("topic would expire events")
 
 // EnsureTopic creates the topic when it is missing, with retention off, and
 // refuses an existing topic whose settings would delete events. It returns
-// the topic's partition count.
-func EnsureTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec) (int32, error) {
+// the topic's partition count, and whether this call created the topic.
+func EnsureTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec) (partitions int32, created bool, err error) {
 	retain := "-1"
 	del := "delete"
 	resp, err := adm.CreateTopic(ctx, spec.Partitions, spec.ReplicationFactor, map[string]*string{
@@ -31,15 +31,17 @@ func EnsureTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec) (int32, 
 		"cleanup.policy":  &del,
 	}, spec.Name)
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return 0, fmt.Errorf("create topic %q: %w", spec.Name, err)
+		return 0, false, fmt.Errorf("create topic %q: %w", spec.Name, err)
 	}
 	if err == nil && resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-		return 0, fmt.Errorf("create topic %q: %w", spec.Name, resp.Err)
+		return 0, false, fmt.Errorf("create topic %q: %w", spec.Name, resp.Err)
 	}
+	created = err == nil && resp.Err == nil
 	if err := checkRetention(ctx, adm, spec.Name); err != nil {
-		return 0, err
+		return 0, created, err
 	}
-	return PartitionCount(ctx, adm, spec.Name)
+	partitions, err = PartitionCount(ctx, adm, spec.Name)
+	return partitions, created, err
 }
 
 // PartitionCount returns the number of partitions of topic.

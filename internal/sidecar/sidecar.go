@@ -163,7 +163,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (s
 	}
 	sc.closers = append(sc.closers, admCl.Close)
 	adm := kadm.NewClient(admCl)
-	partitions, err := ensureTopic(ctx, log, cfg, adm)
+	partitions, created, err := ensureTopic(ctx, log, cfg, adm)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +182,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (s
 			Lease:           cfg.AppendLease,
 			DeliveryTimeout: cfg.DeliveryTimeout,
 			RebuildSettle:   settle,
+			NewTopic:        created,
 			Logger:          log,
 			Metrics:         sc.ops.metrics,
 			Limits: store.Limits{
@@ -262,22 +263,23 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (s
 // Addr is the address the gRPC server listens on.
 func (sc *Sidecar) Addr() string { return sc.lis.Addr().String() }
 
-func ensureTopic(ctx context.Context, log *slog.Logger, cfg Config, adm *kadm.Client) (int32, error) {
-	var partitions int32
-	err := waitFor(ctx, log, "kafka", func(ctx context.Context) error {
-		var err error
-		partitions, err = kafka.EnsureTopic(ctx, adm, kafka.TopicSpec{
+func ensureTopic(ctx context.Context, log *slog.Logger, cfg Config, adm *kadm.Client) (partitions int32, created bool, err error) {
+	err = waitFor(ctx, log, "kafka", func(ctx context.Context) error {
+		n, c, err := kafka.EnsureTopic(ctx, adm, kafka.TopicSpec{
 			Name: cfg.KafkaTopic, Partitions: cfg.KafkaPartitions, ReplicationFactor: cfg.KafkaReplicationFactor,
 		})
+		// An attempt that created the topic and then failed leaves it
+		// this sidecar's creation for the next.
+		partitions, created = n, created || c
 		if errors.Is(err, kafka.ErrFiniteRetention) {
 			return permanent{err}
 		}
 		return authFailure(err)
 	})
 	if err == nil {
-		log.Info("event topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
+		log.Info("event topic ready", "topic", cfg.KafkaTopic, "partitions", partitions, "created", created)
 	}
-	return partitions, err
+	return partitions, created, err
 }
 
 // closeReserve is the part of a shutdown budget kept for closing the store

@@ -29,7 +29,8 @@
 // partition is read from its first offset and folded into the index, which
 // only ever raises a stream's version. Before the epoch is written the
 // rebuild waits one lease and reads what landed meanwhile, so an append that
-// was in flight when Redis lost its data is indexed too.
+// was in flight when Redis lost its data is indexed too. A store over a
+// topic its process has just created (Options.NewTopic) skips the wait.
 //
 // A rebuild advances per-partition watermarks as it merges. The next
 // rebuild resumes from them when every slot of the index still carries the

@@ -34,6 +34,7 @@ type rig struct {
 	mr    *miniredis.Miniredis
 	index *versions.Index
 	kcfg  kafka.Config
+	admin *kgo.Client
 	store *store.Store
 }
 
@@ -41,6 +42,22 @@ type rig struct {
 // and a store over them. Zero lease and delivery timeout mean a lease so
 // long that a test fails before it ends and a one-second delivery timeout.
 func newRig(t *testing.T, opts store.Options) *rig {
+	t.Helper()
+	r, opts := newBackends(t, opts)
+	// An index that was built before: opening the store rebuilds nothing.
+	if err := r.index.WriteEpoch(t.Context(), "built"); err != nil {
+		t.Fatal(err)
+	}
+	r.store = r.newStore(t, opts)
+	if err := r.store.Open(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// newBackends starts the rig's kfake and miniredis, without a store, and
+// returns opts with the rig's defaults.
+func newBackends(t *testing.T, opts store.Options) (*rig, store.Options) {
 	t.Helper()
 	if opts.Lease == 0 {
 		opts.Lease = time.Hour
@@ -68,30 +85,50 @@ func newRig(t *testing.T, opts store.Options) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(admCl.Close)
-	n, err := kafka.EnsureTopic(t.Context(), kadm.NewClient(admCl),
-		kafka.TopicSpec{Name: faultTopic, Partitions: 1, ReplicationFactor: 1})
-	if err != nil {
+	if _, _, err := kafka.EnsureTopic(t.Context(), kadm.NewClient(admCl),
+		kafka.TopicSpec{Name: faultTopic, Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	producer, err := kafka.NewProducer(kcfg)
+	return &rig{kc: kc, mr: mr, index: versions.New(rdb, faultTopic), kcfg: kcfg, admin: admCl}, opts
+}
+
+// newStore returns a store over the rig's backends, not yet open.
+func (r *rig) newStore(t *testing.T, opts store.Options) *store.Store {
+	t.Helper()
+	producer, err := kafka.NewProducer(r.kcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(producer.Close)
-	index := versions.New(rdb, faultTopic)
-	// An index that was built before: opening the store rebuilds nothing.
-	if err := index.WriteEpoch(t.Context(), "built"); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(index, producer, kafka.NewReader(kcfg, admCl), kcfg, opts)
+	st, err := store.New(r.index, producer, kafka.NewReader(r.kcfg, r.admin), r.kcfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Open(t.Context(), n); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(st.Close)
-	return &rig{kc: kc, mr: mr, index: index, kcfg: kcfg, store: st}
+	return st
+}
+
+// The first rebuild of a topic's index waits a lease for appends that were
+// in flight when the index was lost, unless the sidecar has just created
+// the topic: then none can be.
+func TestOpenOnANewTopicWaitsForNoAppends(t *testing.T) {
+	r, opts := newBackends(t, store.Options{RebuildSettle: time.Hour})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if err := r.newStore(t, opts).Open(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("open of an index without an epoch: %v, want it waiting for the settle", err)
+	}
+
+	opts.NewTopic = true
+	st := r.newStore(t, opts)
+	ctx, cancel = context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := st.Open(ctx, 1); err != nil {
+		t.Fatalf("open on a topic just created: %v, want it ready without the settle", err)
+	}
+	if _, err := st.Append(t.Context(), appendReq("fresh", 0, "a")); err != nil {
+		t.Fatalf("append after the open: %v", err)
+	}
 }
 
 // appendReq is an append of one event per id, with those ids.

@@ -36,7 +36,7 @@ func (s *Store) lostIndex() {
 	go func() {
 		defer s.wg.Done()
 		for {
-			err := s.rebuild(s.ctx)
+			err := s.rebuild(s.ctx, s.opts.RebuildSettle)
 			if err == nil || s.ctx.Err() != nil {
 				break
 			}
@@ -59,15 +59,16 @@ func (s *Store) lostIndex() {
 func (s *Store) Rebuild(ctx context.Context) error {
 	s.ready.Store(false)
 	defer s.ready.Store(true)
-	return s.rebuild(ctx)
+	return s.rebuild(ctx, s.opts.RebuildSettle)
 }
 
-func (s *Store) rebuild(ctx context.Context) error {
+// rebuild rebuilds the index, waiting settle for appends in flight.
+func (s *Store) rebuild(ctx context.Context, settle time.Duration) error {
 	defer s.measureRebuild()()
 	for {
 		read := int64(0)
 		_, err := RebuildIndex(ctx, s.index, s.reader, RebuildOptions{
-			Topic: s.opts.Topic, Settle: s.opts.RebuildSettle, Logger: s.log,
+			Topic: s.opts.Topic, Settle: settle, Logger: s.log,
 			Progress: func(p RebuildProgress) {
 				s.opts.Metrics.IndexRebuildRecords.Add(float64(p.Done - read))
 				read = p.Done

@@ -34,6 +34,11 @@ type Options struct {
 	// Lease; 0 is replaced by the default, a negative value waits not at all
 	// (for a store that is the index's only writer).
 	RebuildSettle time.Duration
+	// NewTopic says that this process created the topic just before it
+	// opened the store. The rebuild that Open makes of the new topic's
+	// index then does not wait for appends in flight: none can be, to a
+	// topic that did not exist.
+	NewTopic bool
 	// PartitionRefresh is how often the topic's partition count is read.
 	// Default 10s.
 	PartitionRefresh time.Duration
@@ -156,7 +161,11 @@ func (s *Store) Open(ctx context.Context, partitions int32) error {
 	}
 	if !ok {
 		s.log.Info("version index has no epoch, rebuilding it from the topic", "topic", s.opts.Topic)
-		if err := s.rebuild(ctx); err != nil {
+		settle := s.opts.RebuildSettle
+		if s.opts.NewTopic {
+			settle = -1
+		}
+		if err := s.rebuild(ctx, settle); err != nil {
 			return err
 		}
 	}

@@ -38,7 +38,7 @@ func cluster(t *testing.T) kafka.Config {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	_, err = kafka.EnsureTopic(t.Context(), kadm.NewClient(cl),
+	_, _, err = kafka.EnsureTopic(t.Context(), kadm.NewClient(cl),
 		kafka.TopicSpec{Name: topic, Partitions: 2, ReplicationFactor: 1})
 	if err != nil {
 		t.Fatal(err)
