@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -329,6 +330,27 @@ func TestHTTPDisabled(t *testing.T) {
 	cfg.HTTPAddr = ""
 	if addr := testenv.Start(t, cfg).HTTPAddr(); addr != "" {
 		t.Fatalf("HTTPAddr is %q with SIDECAR_HTTP_ADDR empty", addr)
+	}
+}
+
+// A start that fails after the HTTP listener opened closes it and returns
+// the failure.
+func TestHTTPStartFailingLater(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testenv.Config(t, testenv.Backend{Name: "embedded"})
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.MetricsAddr = busy.Addr().String()
+	sc, err := sidecar.Start(t.Context(), cfg, testenv.Logger(t))
+	if err == nil {
+		sc.Shutdown()
+		t.Fatal("started with the metrics address taken")
+	}
+	if !strings.Contains(err.Error(), "SIDECAR_METRICS_ADDR") {
+		t.Fatalf("start with the metrics address taken: %v, want it named", err)
 	}
 }
 

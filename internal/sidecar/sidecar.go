@@ -216,10 +216,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (s
 		sc.lis.Close()
 		return nil, err
 	}
-	if sc.httpLis != nil {
-		// Closes the listener when the start fails; Shutdown closed it
-		// before otherwise.
-		sc.closers = append(sc.closers, func() { sc.httpLis.Close() })
+	if httpLis := sc.httpLis; httpLis != nil {
+		// Closes the listener when the start fails (sc is nil by then);
+		// Shutdown closed it before otherwise.
+		sc.closers = append(sc.closers, func() { httpLis.Close() })
 	}
 	subsCtx, stopSubs := context.WithCancel(context.Background())
 	sc.stopSubs = stopSubs

@@ -53,6 +53,8 @@ final class SidecarProcess
         $topic = $prefix . '-' . bin2hex(random_bytes(6));
 
         $env = getenv();
+        // The harness's own variable, not a setting of the sidecar.
+        unset($env['SIDECAR_BIN']);
         // An empty value means unset: the sidecar then runs embedded.
         foreach (['SIDECAR_KAFKA_BROKERS', 'SIDECAR_REDIS_URL'] as $name) {
             if (($env[$name] ?? '') === '') {
@@ -61,9 +63,11 @@ final class SidecarProcess
         }
         $env['SIDECAR_GRPC_ADDR'] = '127.0.0.1:' . self::freePort();
         $env['SIDECAR_HTTP_ADDR'] = $httpAddr;
-        // Other listeners stay off, so that parallel runs do not collide.
-        $env['SIDECAR_METRICS_ADDR'] = '';
-        $env['SIDECAR_HEALTH_ADDR'] = '';
+        // Other listeners take ports of their own, so that parallel runs do
+        // not collide. An empty value cannot turn them off: proc_open drops
+        // empty variables, and the sidecar then takes its defaults.
+        $env['SIDECAR_METRICS_ADDR'] = '127.0.0.1:' . self::freePort();
+        unset($env['SIDECAR_HEALTH_ADDR']);
         $env['SIDECAR_KAFKA_TOPIC'] = $topic;
         $env['SIDECAR_DATA_DIR'] = $dir . '/data';
         $env['SIDECAR_LOG_FORMAT'] = 'json';
