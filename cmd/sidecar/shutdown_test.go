@@ -43,8 +43,10 @@ func TestMain(m *testing.M) {
 
 // process is a sidecar running as a child process.
 type process struct {
-	cmd    *exec.Cmd
-	addr   string
+	cmd  *exec.Cmd
+	addr string
+	// exited is closed once the process exited and its log was read to
+	// the end.
 	exited chan struct{}
 	err    error // the wait's result, once exited is closed
 
@@ -71,8 +73,14 @@ func startProcess(t *testing.T, env map[string]string) *process {
 	}
 	p := &process{cmd: cmd, exited: make(chan struct{})}
 	listening := make(chan string, 1)
-	go p.readLog(stderr, listening)
-	go func() { p.err = cmd.Wait(); close(p.exited) }()
+	// The log is read to its end before Wait, which closes the pipe and
+	// would cut off the last lines ("sidecar stopped" among them); so once
+	// exited is closed, the whole log is in p.log.
+	go func() {
+		p.readLog(stderr, listening)
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-p.exited
@@ -104,6 +112,9 @@ func (p *process) readLog(r io.Reader, listening chan<- string) {
 			listening <- entry.Addr
 		}
 	}
+	// A line too long for the scanner ends it: drain the rest, so that
+	// the process never blocks on a full pipe.
+	io.Copy(io.Discard, r)
 }
 
 func (p *process) lines() []string {

@@ -99,12 +99,14 @@ func eventually(t testing.TB, what string, cond func() bool) {
 }
 
 // opsConfig is a test configuration with the health listener and the HTTP
-// endpoints on free ports and fast checks.
+// endpoints on free ports and fast checks. The interval is also how long
+// Redis and Kafka have to answer a check: it stays well above what a
+// loaded machine takes, or a slow answer reads as not ready.
 func opsConfig(t testing.TB, b testenv.Backend) sidecar.Config {
 	cfg := testenv.Config(t, b)
 	cfg.HealthAddr = "127.0.0.1:0"
 	cfg.MetricsAddr = "127.0.0.1:0"
-	cfg.HealthInterval = 50 * time.Millisecond
+	cfg.HealthInterval = 500 * time.Millisecond
 	return cfg
 }
 

@@ -45,12 +45,15 @@ func (s *Store) lostIndex() {
 				break
 			}
 		}
+		// Ready is set under the lock: set after it, it could land after
+		// a loss noticed in between had started the next rebuild, and
+		// admit appends while that one runs.
 		s.rebuildMu.Lock()
 		s.rebuilding = false
-		s.rebuildMu.Unlock()
 		if s.ctx.Err() == nil {
 			s.ready.Store(true)
 		}
+		s.rebuildMu.Unlock()
 	}()
 }
 

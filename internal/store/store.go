@@ -110,7 +110,8 @@ type Store struct {
 	// groups holds a *groupState per consumer group seen.
 	groups sync.Map
 
-	// rebuildMu guards rebuilding; at most one rebuild runs at a time.
+	// rebuildMu guards rebuilding, and ready as a rebuild ends; at most
+	// one rebuild runs at a time.
 	rebuildMu  sync.Mutex
 	rebuilding bool
 	// repairs holds the streams this process repairs, at most one repair
