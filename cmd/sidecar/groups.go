@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -32,9 +34,12 @@ func (groupsListCmd) Run(e *env) error {
 		return err
 	}
 	defer closeAdm()
-	lags, err := kafka.GroupLags(e.ctx, adm, e.cfg.KafkaTopic)
+	lags, unread, err := kafka.GroupLags(e.ctx, adm, e.cfg.KafkaTopic)
 	if err != nil {
 		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(unread)) {
+		e.log.Warn("group not read; it may consume the topic", "group", name, "err", unread[name])
 	}
 	if len(lags) == 0 {
 		fmt.Fprintf(cmdOut, "no group consumes topic %s\n", e.cfg.KafkaTopic)

@@ -46,22 +46,37 @@ type PartitionLag struct {
 
 // GroupLags returns every group that consumes the event topic, with its
 // lag per partition, sorted by group name.
-func GroupLags(ctx context.Context, adm *kadm.Client, topic string) ([]GroupLag, error) {
+//
+// Groups of the cluster whose lag Kafka does not give (their coordinator
+// is loading, or they are being deleted) are left out and returned in
+// unread with the reason, by name: which topics they consume is not known,
+// and a group of another topic must not hide the groups of this one.
+func GroupLags(ctx context.Context, adm *kadm.Client, topic string) (lags []GroupLag, unread map[string]error, err error) {
 	listed, err := adm.ListGroups(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list groups: %w", err)
+		return nil, nil, fmt.Errorf("list groups: %w", err)
 	}
 	if len(listed) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	lags, err := adm.Lag(ctx, listed.Groups()...)
+	described, err := adm.Lag(ctx, listed.Groups()...)
 	if err != nil {
-		return nil, fmt.Errorf("group lag: %w", err)
+		return nil, nil, fmt.Errorf("group lag: %w", err)
 	}
-	var out []GroupLag
-	for name, l := range lags {
+	lags, unread = lagsOf(described, topic)
+	return lags, unread, nil
+}
+
+// lagsOf picks the groups of topic out of the described groups of a
+// cluster, and those that could not be described.
+func lagsOf(described kadm.DescribedGroupLags, topic string) (lags []GroupLag, unread map[string]error) {
+	for name, l := range described {
 		if err := l.Error(); err != nil {
-			return nil, fmt.Errorf("group lag of %q: %w", name, err)
+			if unread == nil {
+				unread = map[string]error{}
+			}
+			unread[name] = err
+			continue
 		}
 		if _, ours := l.Lag[topic]; !ours {
 			continue
@@ -77,10 +92,10 @@ func GroupLags(ctx context.Context, adm *kadm.Client, topic string) ([]GroupLag,
 				g.Partitions = append(g.Partitions, pl)
 			}
 		}
-		out = append(out, g)
+		lags = append(lags, g)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
-	return out, nil
+	sort.Slice(lags, func(i, j int) bool { return lags[i].Group < lags[j].Group })
+	return lags, unread
 }
 
 // ResetTarget is where a reset moves a group: exactly one of its fields
