@@ -57,14 +57,6 @@ func (s *Store) lostIndex() {
 	}()
 }
 
-// Rebuild rebuilds the index from the topic while the store runs, for
-// operators. Appends are refused until it is done.
-func (s *Store) Rebuild(ctx context.Context) error {
-	s.ready.Store(false)
-	defer s.ready.Store(true)
-	return s.rebuild(ctx, s.opts.RebuildSettle)
-}
-
 // rebuild rebuilds the index, waiting settle for appends in flight.
 func (s *Store) rebuild(ctx context.Context, settle time.Duration) error {
 	defer s.measureRebuild()()
