@@ -19,6 +19,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/eventsidecar/sidecar/internal/envconf"
+	"github.com/eventsidecar/sidecar/internal/logging"
 	"github.com/eventsidecar/sidecar/internal/sidecar"
 )
 
@@ -57,6 +58,7 @@ func main() {
 	}
 	e := &env{ctx: ctx, cfg: cfg, log: sidecar.NewLogger(cfg, os.Stderr)}
 	slog.SetDefault(e.log)
+	logging.RouteRedis(e.log)
 	envconf.WarnUnknown(e.log, unknown)
 	if err := k.Run(e); err != nil {
 		fmt.Fprintln(os.Stderr, "sidecar:", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/eventsidecar/sidecar/internal/envconf"
@@ -167,6 +168,11 @@ func (c Config) Validate() error {
 	}
 	if (len(c.KafkaBrokers) == 0) != (c.RedisURL == "") {
 		bad("KAFKA_BROKERS", "set it together with SIDECAR_REDIS_URL, or neither to run embedded")
+	}
+	for i, b := range c.KafkaBrokers {
+		if host, port, err := net.SplitHostPort(b); err != nil || host == "" || port == "" {
+			bad("KAFKA_BROKERS", "broker %d must be host:port, got %q", i+1, b)
+		}
 	}
 	if c.RedisURL != "" {
 		if _, _, err := parseRedisURL(c.RedisURL); err != nil {

@@ -49,3 +49,17 @@ func TestConfigReportsUnknownSidecarVariables(t *testing.T) {
 		t.Fatalf("lease %s and SDK disabled %v, want 20s and true", cfg.AppendLease, cfg.OTelSDKDisabled)
 	}
 }
+
+func TestConfigRefusesEmptyBrokers(t *testing.T) {
+	for _, brokers := range []string{",,", "127.0.0.1:19092, ", "127.0.0.1", ":9092"} {
+		_, _, err := sidecar.LoadConfig(t.Context(), map[string]string{
+			"SIDECAR_KAFKA_BROKERS": brokers, "SIDECAR_REDIS_URL": "redis://127.0.0.1:6379/0"})
+		if err == nil || !strings.Contains(err.Error(), "SIDECAR_KAFKA_BROKERS: broker") {
+			t.Errorf("SIDECAR_KAFKA_BROKERS=%q: %v, want each broker host:port", brokers, err)
+		}
+	}
+	if _, _, err := sidecar.LoadConfig(t.Context(), map[string]string{
+		"SIDECAR_KAFKA_BROKERS": "kafka-0:9092,10.0.0.2:9093", "SIDECAR_REDIS_URL": "redis://127.0.0.1:6379/0"}); err != nil {
+		t.Errorf("two brokers: %v", err)
+	}
+}

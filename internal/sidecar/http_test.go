@@ -333,24 +333,34 @@ func TestHTTPDisabled(t *testing.T) {
 	}
 }
 
-// A start that fails after the HTTP listener opened closes it and returns
-// the failure.
-func TestHTTPStartFailingLater(t *testing.T) {
+// A start that fails after the gRPC and HTTP listeners opened closes them
+// and returns the failure, naming the setting.
+func TestStartFailingLate(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	cfg := testenv.Config(t, testenv.Backend{Name: "embedded"})
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.MetricsAddr = busy.Addr().String()
-	sc, err := sidecar.Start(t.Context(), cfg, testenv.Logger(t))
-	if err == nil {
-		sc.Shutdown()
-		t.Fatal("started with the metrics address taken")
-	}
-	if !strings.Contains(err.Error(), "SIDECAR_METRICS_ADDR") {
-		t.Fatalf("start with the metrics address taken: %v, want it named", err)
+	for _, tt := range []struct {
+		name, setting string
+		set           func(*sidecar.Config)
+	}{
+		{"metrics address taken", "SIDECAR_METRICS_ADDR", func(c *sidecar.Config) { c.MetricsAddr = busy.Addr().String() }},
+		{"health address not an address", "SIDECAR_HEALTH_ADDR", func(c *sidecar.Config) { c.HealthAddr = "nonsense" }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testenv.Config(t, testenv.Backend{Name: "embedded"})
+			cfg.HTTPAddr = "127.0.0.1:0"
+			tt.set(&cfg)
+			sc, err := sidecar.Start(t.Context(), cfg, testenv.Logger(t))
+			if err == nil {
+				sc.Shutdown()
+				t.Fatal("started")
+			}
+			if !strings.Contains(err.Error(), tt.setting) {
+				t.Fatalf("start: %v, want %s named", err, tt.setting)
+			}
+		})
 	}
 }
 

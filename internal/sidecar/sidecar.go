@@ -238,20 +238,23 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (s
 			return nil, err
 		}
 	}
-	sc.served = make(chan error, 2)
+	// The servers' goroutines hold what they serve, not sc: a failing
+	// start returns a nil sc while they end.
+	served, srv, lis := make(chan error, 2), sc.srv, sc.lis
+	sc.served = served
 	go func() {
-		if err := sc.srv.Serve(sc.lis); err != nil {
-			sc.served <- fmt.Errorf("grpc server: %w", err)
+		if err := srv.Serve(lis); err != nil {
+			served <- fmt.Errorf("grpc server: %w", err)
 		}
 	}()
 	if err := sc.startOperations(rdb, adm); err != nil {
-		sc.srv.Stop()
+		srv.Stop()
 		return nil, err
 	}
-	if sc.httpSrv != nil {
+	if httpSrv, httpLis := sc.httpSrv, sc.httpLis; httpSrv != nil {
 		go func() {
-			if err := serveHTTP(sc.httpSrv, sc.httpLis); err != nil {
-				sc.served <- err
+			if err := serveHTTP(httpSrv, httpLis); err != nil {
+				served <- err
 			}
 		}()
 		log.Info("http listening", "addr", sc.httpLis.Addr().String())
