@@ -815,6 +815,18 @@ func TestNackRetryParkSkipAndReplayParked(t *testing.T) {
 	if other, err := c.ListParked(ctx, &eventstorepb.ListParkedRequest{Group: "other"}); err != nil || len(other.Parked) != 0 {
 		t.Fatalf("another group's parked: %v, %v; want none", other, err)
 	}
+	if r, err := c.ReplayParked(ctx, &eventstorepb.ReplayParkedRequest{Group: "other"}); err != nil || r.Replayed != 0 {
+		t.Fatalf("replay of a group that never parked: %v, %v; want none", r, err)
+	}
+	made, err := adm.ListTopics(ctx, kafka.ParkedTopic(cfg.KafkaTopic, "other"), kafka.ReplayTopic(cfg.KafkaTopic, "other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range made {
+		if d.Err == nil {
+			t.Fatalf("listing and replaying a group that never subscribed made topic %s", name)
+		}
+	}
 
 	// A replay hands the parked delivery back to the group, once.
 	replayed, err := c.ReplayParked(ctx, &eventstorepb.ReplayParkedRequest{Group: "analyzer"})

@@ -143,6 +143,11 @@ func (s *Store) ReplayParked(ctx context.Context, req *eventstorepb.ReplayParked
 	if err := s.validGroup("group", req.Group); err != nil {
 		return 0, err
 	}
+	// A group that parked nothing (or does not exist) has nothing to
+	// replay, and gets no topics made for it.
+	if from, end, err := s.unreplayed(ctx, req.Group); err != nil || from >= end {
+		return 0, err
+	}
 	if err := s.ensureGroupTopics(ctx, req.Group); err != nil {
 		return 0, err
 	}
