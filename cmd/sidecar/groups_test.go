@@ -126,6 +126,9 @@ func TestGroupAndTopicCommands(t *testing.T) {
 		if out, err := runCLI(t, e, "topic", "add-partitions", "4"); err != nil || !strings.Contains(out, "nothing changed") {
 			t.Fatalf("same count: %v\n%s", err, out)
 		}
+		if _, err := runCLI(t, e, "topic", "add-partitions", "17"); err == nil || !strings.Contains(err.Error(), "--force") {
+			t.Fatalf("more than four times the partitions without --force: %v, want it refused", err)
+		}
 		if out, err := runCLI(t, e, "topic", "add-partitions", "6"); err != nil || !strings.Contains(out, "4 -> 6") {
 			t.Fatalf("growing: %v\n%s", err, out)
 		}
@@ -136,6 +139,9 @@ func TestGroupAndTopicCommands(t *testing.T) {
 			}
 			return err
 		})
+		if out, err := runCLI(t, e, "topic", "add-partitions", "25", "--force"); err != nil || !strings.Contains(out, "6 -> 25") {
+			t.Fatalf("growing more than four times with --force: %v\n%s", err, out)
+		}
 	})
 }
 

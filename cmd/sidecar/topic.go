@@ -55,7 +55,13 @@ func ints(vs []int32) string {
 
 type topicAddPartitionsCmd struct {
 	Total int32 `arg:"" name:"N" help:"The new total number of partitions; partitions are never removed."`
+	Force bool  `help:"Allow more than four times the current count."`
 }
+
+// maxGrowth bounds how many times its partitions a topic grows to without
+// --force: partitions cannot be removed, and a mistyped count would be for
+// good.
+const maxGrowth = 4
 
 func (c topicAddPartitionsCmd) Run(e *env) error {
 	if c.Total < 1 {
@@ -66,6 +72,14 @@ func (c topicAddPartitionsCmd) Run(e *env) error {
 		return err
 	}
 	defer closeAdm()
+	now, err := kafka.PartitionCount(e.ctx, adm, e.cfg.KafkaTopic)
+	if err != nil {
+		return err
+	}
+	if !c.Force && int64(c.Total) > maxGrowth*int64(now) {
+		return fmt.Errorf("N: %d is more than %d times the topic's %d partitions, and partitions are never removed; "+
+			"pass --force if that is meant", c.Total, maxGrowth, now)
+	}
 	prev, err := kafka.SetPartitions(e.ctx, adm, e.cfg.KafkaTopic, c.Total)
 	if err != nil {
 		return err
