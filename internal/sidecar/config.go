@@ -137,6 +137,9 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT, default=20s"`
 }
 
+// minHealthInterval is the shortest SIDECAR_HEALTH_INTERVAL.
+const minHealthInterval = 100 * time.Millisecond
+
 // maxAppendBytes is the highest SIDECAR_MAX_APPEND_BYTES: a record must
 // fit in one of the producer's batches with room to spare.
 const maxAppendBytes = 15 << 20
@@ -224,8 +227,10 @@ func (c Config) Validate() error {
 		bad("TRACING", "must be auto, otlp, stdout or off, got %q", c.Tracing)
 	}
 	c.validateSecurity(bad)
-	if c.HealthInterval < 0 {
-		bad("HEALTH_INTERVAL", "must not be negative, got %s", c.HealthInterval)
+	if c.HealthInterval < 0 || (c.HealthInterval > 0 && c.HealthInterval < minHealthInterval) {
+		// It is also each check's deadline: shorter, Redis and Kafka
+		// rarely answer in time.
+		bad("HEALTH_INTERVAL", "must be at least %s (0 takes the default), got %s", minHealthInterval, c.HealthInterval)
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)

@@ -63,3 +63,15 @@ func TestConfigRefusesEmptyBrokers(t *testing.T) {
 		t.Errorf("two brokers: %v", err)
 	}
 }
+
+func TestConfigRefusesAHealthIntervalTooShortToCheck(t *testing.T) {
+	for _, interval := range []string{"1ns", "50ms", "-1s"} {
+		_, _, err := sidecar.LoadConfig(t.Context(), map[string]string{"SIDECAR_HEALTH_INTERVAL": interval})
+		if err == nil || !strings.Contains(err.Error(), "SIDECAR_HEALTH_INTERVAL: must be at least 100ms") {
+			t.Errorf("SIDECAR_HEALTH_INTERVAL=%s: %v, want it refused", interval, err)
+		}
+	}
+	if _, _, err := sidecar.LoadConfig(t.Context(), map[string]string{"SIDECAR_HEALTH_INTERVAL": "0s"}); err != nil {
+		t.Errorf("SIDECAR_HEALTH_INTERVAL=0s: %v, want the default", err)
+	}
+}
