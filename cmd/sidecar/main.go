@@ -31,6 +31,8 @@ type cli struct {
 	Topic  topicCmd  `cmd:"" help:"Inspect the event topic and add partitions to it."`
 	Verify verifyCmd `cmd:"" help:"Check the event topic and the version index against the store's invariants."`
 	Index  indexCmd  `cmd:"" help:"Inspect the version index in Redis and rebuild it from the event topic."`
+
+	Version kong.VersionFlag `help:"Print the version and exit."`
 }
 
 // env is what every command's Run receives: the validated configuration
@@ -49,6 +51,7 @@ func main() {
 		kong.Name("sidecar"),
 		kong.Description("Event-sourcing sidecar over Kafka and Redis. Settings come from SIDECAR_* variables."),
 		kong.UsageOnError(),
+		kong.Vars{"version": version()},
 	)
 	cfg, unknown, err := sidecar.LoadConfig(ctx, envconf.Environ())
 	if err != nil {
