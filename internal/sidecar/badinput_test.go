@@ -133,6 +133,8 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{name: "1001 events", events: nEvents(1001, 1), code: codes.ResourceExhausted, mention: []string{"events", "1001"}},
 		{name: "one event over the limit", events: withEvents(big(600 << 10)), code: codes.ResourceExhausted,
 			mention: []string{"events[0].data", "524288"}},
+		{name: "metadata over the limit", events: withEvents(withMetadata(`{"m":"` + strings.Repeat("m", 600<<10) + `"}`)),
+			code: codes.ResourceExhausted, mention: []string{"events[0].metadata", "524288"}},
 		{name: "second event over the limit", events: withEvents(big(10), big(513<<10)), code: codes.ResourceExhausted,
 			mention: []string{"events[1].data"}},
 		{name: "events small alone, too large together", events: nEvents(3, 400<<10), code: codes.ResourceExhausted,

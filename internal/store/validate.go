@@ -101,7 +101,12 @@ func (l Limits) validate(req *eventstorepb.AppendRequest) error {
 			return inEvent(i, err)
 		}
 		if n := len(e.Data) + len(e.Metadata); n > l.MaxEventBytes {
-			return &TooLargeError{Field: field("data"), Size: n, Limit: l.MaxEventBytes,
+			// Named by the larger of the two.
+			name := "data"
+			if len(e.Metadata) > len(e.Data) {
+				name = "metadata"
+			}
+			return &TooLargeError{Field: field(name), Size: n, Limit: l.MaxEventBytes,
 				Detail: "the size of data plus metadata in bytes"}
 		}
 		total += proto.Size(e) + 48
