@@ -19,6 +19,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/eventsidecar/sidecar/internal/bench"
+	"github.com/eventsidecar/sidecar/internal/vcs"
 )
 
 type cli struct {
@@ -103,19 +104,13 @@ func revision(bin string) string {
 	if err != nil {
 		return "unknown"
 	}
-	var rev, modified string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				modified = " with uncommitted changes"
-			}
-		}
-	}
+	rev, modified := vcs.Revision(info)
 	if rev == "" {
 		return "unknown"
 	}
-	return rev[:min(12, len(rev))] + modified
+	rev = rev[:min(12, len(rev))]
+	if modified {
+		rev += " with uncommitted changes"
+	}
+	return rev
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"runtime/debug"
+
+	"github.com/eventsidecar/sidecar/internal/vcs"
 )
 
 // version is the module version and the commit the binary was built
@@ -13,19 +15,11 @@ func version() string {
 		return "unknown"
 	}
 	v := info.Main.Version
-	var revision, modified string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			revision = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				modified = " (modified)"
-			}
+	if revision, modified := vcs.Revision(info); revision != "" {
+		v = fmt.Sprintf("%s, commit %s", v, revision)
+		if modified {
+			v += " (modified)"
 		}
-	}
-	if revision != "" {
-		v = fmt.Sprintf("%s, commit %s%s", v, revision, modified)
 	}
 	return fmt.Sprintf("sidecar %s, %s", v, info.GoVersion)
 }
