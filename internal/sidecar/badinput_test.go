@@ -270,13 +270,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			})
 		}
 		t.Run("undecodable subscription message", func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			stream, err := conn.NewStream(ctx, &eventstorepb.EventStoreService_ServiceDesc.Streams[2],
-				eventstorepb.EventStoreService_Subscribe_FullMethodName, grpc.ForceCodec(rawCodec{}))
-			if err != nil {
-				t.Fatal(err)
-			}
+			stream := rawSubscribe(t, conn)
 			if err := stream.SendMsg(rawRequest{0x0a, 0x05, 0x0a}); err != nil {
 				t.Fatal(err)
 			}
@@ -284,13 +278,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			wantCode(t, err, codes.InvalidArgument, "eventstore.SubscribeClientMessage")
 		})
 		t.Run("undecodable message of an open subscription", func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			stream, err := conn.NewStream(ctx, &eventstorepb.EventStoreService_ServiceDesc.Streams[2],
-				eventstorepb.EventStoreService_Subscribe_FullMethodName, grpc.ForceCodec(rawCodec{}))
-			if err != nil {
-				t.Fatal(err)
-			}
+			stream := rawSubscribe(t, conn)
 			open, _ := proto.Marshal(&eventstorepb.SubscribeClientMessage{Kind: &eventstorepb.SubscribeClientMessage_Open{
 				Open: &eventstorepb.SubscribeOpen{Group: "undecodable"}}})
 			if err := stream.SendMsg(rawRequest(open)); err != nil {
@@ -307,6 +295,20 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			wantCode(t, err, codes.InvalidArgument, "eventstore.SubscribeClientMessage")
 		})
 	})
+}
+
+// rawSubscribe opens a Subscribe stream whose messages are sent as
+// ready-made bytes.
+func rawSubscribe(t *testing.T, conn *grpc.ClientConn) grpc.ClientStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	stream, err := conn.NewStream(ctx, &eventstorepb.EventStoreService_ServiceDesc.Streams[2],
+		eventstorepb.EventStoreService_Subscribe_FullMethodName, grpc.ForceCodec(rawCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stream
 }
 
 // undecodable are requests that are not protobuf of their method's type.
